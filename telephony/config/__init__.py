@@ -1,0 +1,16 @@
+"""Site configuration: one YAML file, validated, rendered to each PBX."""
+
+from telephony.config.load import ConfigError, Problem, load_site, parse_site
+from telephony.config.models import Agent, Device, HuntGroup, SkillQueue, Site
+
+__all__ = [
+    "Agent",
+    "ConfigError",
+    "Device",
+    "HuntGroup",
+    "Problem",
+    "Site",
+    "SkillQueue",
+    "load_site",
+    "parse_site",
+]

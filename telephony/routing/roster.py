@@ -1,0 +1,74 @@
+"""Who is on duty in a hunt group at a given moment, from its weekly roster.
+
+Times are wall-clock times in the group's time zone (zoneinfo), so a shift that starts
+at 08:00 starts at 08:00 local time on both sides of a daylight-saving change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from telephony.config.models import HuntGroup, TimeRange, Weekday
+
+_DAYS = list(Weekday)
+_LOOKAHEAD_DAYS = 8
+
+
+def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    # Wall-clock arithmetic: midnight of `day` plus minutes, in the zone; a time that
+    # does not exist (spring forward) resolves as zoneinfo's fold=0 does.
+    base = datetime.combine(day, time(0), tzinfo=zone)
+    return (base + timedelta(minutes=minutes)).astimezone(UTC)
+
+
+def shifts(
+    group: HuntGroup, zone: ZoneInfo, agent: str, around: datetime
+) -> Iterator[tuple[datetime, datetime]]:
+    """The agent's shifts as UTC (start, end) pairs from a day before `around` onwards."""
+    week = group.roster.get(agent, {})
+    first = around.astimezone(zone).date() - timedelta(days=1)
+    for offset in range(_LOOKAHEAD_DAYS + 1):
+        day = first + timedelta(days=offset)
+        ranges: list[TimeRange] = week.get(_DAYS[day.weekday()], [])
+        for r in ranges:
+            yield _local(day, r.start_minutes, zone), _local(day, r.end_minutes, zone)
+
+
+def current_shift(
+    group: HuntGroup, zone: ZoneInfo, agent: str, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """The shift the agent is in at `now`, if any."""
+    for start, end in shifts(group, zone, agent, now):
+        if start <= now < end:
+            return start, end
+    return None
+
+
+def on_duty(group: HuntGroup, zone: ZoneInfo, now: datetime) -> frozenset[str]:
+    """The agents the roster puts on the line at `now`."""
+    return frozenset(a for a in group.roster if current_shift(group, zone, a, now) is not None)
+
+
+def next_boundary(
+    group: HuntGroup, zone: ZoneInfo, now: datetime, agent: str | None = None
+) -> datetime | None:
+    """The first shift start or end after `now`, for one agent or the whole group."""
+    agents = [agent] if agent is not None else list(group.roster)
+    best: datetime | None = None
+    for a in agents:
+        for start, end in shifts(group, zone, a, now):
+            for t in (start, end):
+                if t > now and (best is None or t < best):
+                    best = t
+    return best
+
+
+def override_until(group: HuntGroup, zone: ZoneInfo, agent: str, now: datetime) -> datetime:
+    """How long a manual change lasts: to the agent's next shift boundary, else midnight."""
+    boundary = next_boundary(group, zone, now, agent)
+    if boundary is not None:
+        return boundary
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return _local(tomorrow, 0, zone)
