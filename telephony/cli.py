@@ -7,15 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from telephony.config import ConfigError, load_site
+from telephony.config import ConfigError, Site, load_site
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    try:
-        site = load_site(Path(args.file))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    site = _load(args.file)
+    if site is None:
         return 2
     print(
         f"{args.file}: ok ({len(site.agents)} agents, {len(site.hunt_groups)} hunt groups, "
@@ -27,16 +24,90 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from telephony.render import render_to_dir
 
-    try:
-        site = load_site(Path(args.file))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    site = _load(args.file)
+    if site is None:
         return 2
     written = render_to_dir(site, args.pbx, Path(args.out))
     for path in written:
         print(path)
     return 0
+
+
+def _load(path: str) -> Site | None:
+    try:
+        return load_site(Path(path))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from telephony.ami import AmiAuthError
+    from telephony.engine.run import configure_logging, serve
+
+    site = _load(args.file)
+    if site is None:
+        return 2
+    configure_logging(args.verbose)
+    try:
+        asyncio.run(serve(site, host=args.host, port=args.port))
+    except AmiAuthError as exc:
+        print(f"pbx.ami_secret: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _api_base(args: argparse.Namespace) -> str:
+    if args.api:
+        return str(args.api)
+    port = 8080
+    if args.config:
+        site = _load(args.config)
+        if site is None:
+            raise SystemExit(2)
+        port = site.api.port
+    return f"http://127.0.0.1:{port}"
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    from telephony.engine.client import ApiError, request
+
+    method, path, body = args.build(args)
+    try:
+        result = request(_api_base(args), method, path, body)
+    except ApiError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(" ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+def _focus_body(args: argparse.Namespace) -> dict[str, object]:
+    if args.until:
+        return {"until": args.until}
+    if args.minutes:
+        return {"minutes": args.minutes}
+    return {}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from telephony.pbx.commands import demo_up
+
+    site_path = args.config or str(default_site_path())
+    if demo_up(site_path) != 0:
+        return 2
+    args.file = site_path
+    print(f"status page: http://127.0.0.1:{args.port or 8080}/  (Ctrl-C stops the engine; "
+          "`telephony pbx down` stops the PBX)")
+    return _cmd_run(args)
+
+
+def default_site_path() -> Path:
+    """The bundled demo site."""
+    return Path(__file__).resolve().parent / "examples" / "demo-site.yaml"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +127,60 @@ def build_parser() -> argparse.ArgumentParser:
     from telephony.pbx.commands import register as register_pbx
 
     register_pbx(sub)
+
+    run = sub.add_parser("run", help="start the engine: AMI adapter, roster scheduler, API")
+    run.add_argument("file")
+    run.add_argument("--host", help="API address (default: the site's api.host, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="API port (default: the site's api.port, 8080)")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="start the local PBX and the engine on the demo site")
+    demo.add_argument("--config", help="a site file instead of the bundled demo site")
+    demo.add_argument("--host", default=None)
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("-v", "--verbose", action="store_true")
+    demo.set_defaults(func=_cmd_demo)
+
+    def api_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--api", help="engine API base URL (default http://127.0.0.1:8080)")
+        p.add_argument("--config", help="site file, to take the API port from")
+
+    agent = sub.add_parser("agent", help="manual changes through the running engine")
+    agent_sub = agent.add_subparsers(dest="agent_command", required=True)
+    for verb, text in (("join", "join a hunt group"), ("leave", "leave a hunt group"),
+                       ("pause", "pause in a hunt group"), ("unpause", "unpause in a hunt group")):
+        p = agent_sub.add_parser(verb, help=f"{text} until the next shift boundary")
+        p.add_argument("group")
+        p.add_argument("agent")
+        api_args(p)
+        p.set_defaults(func=_cmd_api, build=lambda a, verb=verb: (
+            "POST", f"/api/hunt-groups/{a.group}/agents/{a.agent}/{verb}", None))
+    focus = agent_sub.add_parser("focus", help="work undisturbed: out of hunt groups, "
+                                 "direct line only for allowed callers")
+    focus.add_argument("agent")
+    when = focus.add_mutually_exclusive_group()
+    when.add_argument("--until", help="ISO 8601 time with zone, e.g. 2026-11-23T15:00+01:00")
+    when.add_argument("--minutes", type=int)
+    api_args(focus)
+    focus.set_defaults(func=_cmd_api, build=lambda a: (
+        "PUT", f"/api/agents/{a.agent}/focus", _focus_body(a)))
+    unfocus = agent_sub.add_parser("unfocus", help="end focus now")
+    unfocus.add_argument("agent")
+    api_args(unfocus)
+    unfocus.set_defaults(func=_cmd_api, build=lambda a: ("DELETE", f"/api/agents/{a.agent}/focus", None))
+
+    case = sub.add_parser("case", help="link callers to the agent who owns their case")
+    case_sub = case.add_subparsers(dest="case_command", required=True)
+    link = case_sub.add_parser("link", help="calls from NUMBER reach AGENT even in focus")
+    link.add_argument("number")
+    link.add_argument("agent")
+    api_args(link)
+    link.set_defaults(func=_cmd_api, build=lambda a: ("PUT", f"/api/cases/{a.number}", {"agent": a.agent}))
+    unlink = case_sub.add_parser("unlink", help="remove a caller's case link")
+    unlink.add_argument("number")
+    api_args(unlink)
+    unlink.set_defaults(func=_cmd_api, build=lambda a: ("DELETE", f"/api/cases/{a.number}", None))
     return parser
 
 

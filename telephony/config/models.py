@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 
 _ID_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
@@ -152,10 +153,6 @@ class Weekday(StrEnum):
     SAT = "sat"
     SUN = "sun"
 
-    @property
-    def index(self) -> int:
-        return list(Weekday).index(self)
-
 
 _RANGE_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 
@@ -165,6 +162,14 @@ class TimeRange(_Model):
 
     start: time
     end_minutes: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            parsed = cls.parse(value)
+            return {"start": parsed.start, "end_minutes": parsed.end_minutes}
+        return value
 
     @property
     def start_minutes(self) -> int:
@@ -185,10 +190,6 @@ class TimeRange(_Model):
         if end <= sh * 60 + sm:
             raise ValueError(f"{text!r} ends before it starts (split a night shift at 24:00)")
         return cls(start=time(sh, sm), end_minutes=end)
-
-
-def _parse_range(value: object) -> object:
-    return TimeRange.parse(value) if isinstance(value, str) else value
 
 
 def _check_zone(value: str) -> str:
@@ -219,21 +220,6 @@ class HuntGroup(_Model):
     fallback: list[FallbackStep] = Field(default_factory=list)
 
     _fallback_words = field_validator("fallback", mode="before")(_normalise_steps)
-
-    @field_validator("roster", mode="before")
-    @classmethod
-    def _parse_ranges(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        out: dict[object, object] = {}
-        for agent, week in value.items():
-            if isinstance(week, dict):
-                week = {
-                    day: [_parse_range(r) for r in ranges] if isinstance(ranges, list) else ranges
-                    for day, ranges in week.items()
-                }
-            out[agent] = week
-        return out
 
 
 class SkillQueue(_Model):

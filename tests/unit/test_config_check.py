@@ -100,7 +100,7 @@ def test_unicode_display_name_is_accepted(demo_data: dict[str, Any]) -> None:
     assert site.agents[0].name == "Åsa Öberg-Nüñez 张"
 
 
-@pytest.mark.parametrize("bad", ["Åsa\nexten => 666", "Åsa; x", "Åsa [x]", 'Åsa "x"', "Öberg, Åsa", "Åsa)", "${SHELL}"])
+@pytest.mark.parametrize("bad", ["Åsa\nexten => 666", "Åsa; x", "Åsa [x]", 'Åsa "x"', "Öberg, Åsa", "Åsa)", "Åsa $x"])
 def test_name_that_could_break_out_is_rejected(demo_data: dict[str, Any], bad: str) -> None:
     demo_data["agents"][0]["name"] = bad
     [problem] = problems(demo_data)

@@ -1,0 +1,155 @@
+"""`telephony pbx up|status|down|prepare|cli`: the local Asterisk from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from telephony.config import ConfigError, Site, load_site
+from telephony.pbx.errors import BACKENDS, PbxError, PbxInfo
+from telephony.pbx.local import LocalPbx
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_NOT_RUNNING = 3
+
+
+def default_site_file() -> Path:
+    """The bundled demo site, used when --config is not given."""
+    return Path(str(resources.files("telephony").joinpath("examples", "demo-site.yaml")))
+
+
+def _print_info(info: PbxInfo, headline: str) -> None:
+    pid = f", pid {info.pid}" if info.pid else ""
+    print(f"{headline} (backend {info.backend}{pid})")
+    print(f"AMI     {info.ami_host}:{info.ami_port}")
+    print(f"SIP     {info.sip_host}:{info.sip_port}")
+    print(f"config  {info.config_dir}")
+
+
+def _load(path: Path) -> Site | None:
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _pbx(args: argparse.Namespace) -> LocalPbx:
+    backend: str | None = args.backend
+    return LocalPbx(backend=backend)
+
+
+def _up(site_file: Path, backend: str | None, foreground: bool = False) -> int:
+    site = _load(site_file)
+    if site is None:
+        return EXIT_CONFIG
+    pbx = LocalPbx(backend=backend)
+    if foreground:
+        pbx.exec_foreground(site)
+    was_running = pbx.status() is not None
+    info = pbx.up(site)
+    _print_info(info, "PBX reloaded" if was_running else "PBX running")
+    print(f"AMI user {site.pbx.ami_username} (secret from the site file)")
+    return 0
+
+
+def demo_up(site_file: str | Path) -> int:
+    """`telephony pbx up --config site_file` for other commands: 0 when the PBX runs,
+    2 for an invalid site (problems on stderr), 1 when the PBX could not start."""
+    try:
+        return _up(Path(site_file), backend=None)
+    except PbxError as exc:
+        print(f"telephony pbx: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    site_file = Path(args.config) if args.config else default_site_file()
+    return _up(site_file, args.backend, args.foreground)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    info = _pbx(args).status()
+    if info is None:
+        print("PBX not running")
+        return EXIT_NOT_RUNNING
+    _print_info(info, "PBX running")
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    pbx = _pbx(args)
+    was_running = pbx.status() is not None
+    pbx.down()
+    print("PBX stopped" if was_running else "PBX was not running")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    pbx = _pbx(args)
+    pbx.prepare()
+    print(f"PBX backend ready (state dir {pbx.layout.state_dir})")
+    return 0
+
+
+def _cmd_cli(args: argparse.Namespace) -> int:
+    pbx = _pbx(args)
+    if pbx.status() is None:
+        print("PBX not running", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    sys.stdout.write(pbx.cli(args.cli_command))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        result: int = args.pbx_func(args)
+    except PbxError as exc:
+        print(f"telephony pbx: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return result
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `pbx` command group to the `telephony` CLI."""
+    pbx = subparsers.add_parser(
+        "pbx",
+        help="run a local Asterisk on 127.0.0.1",
+        description="Run a local Asterisk on 127.0.0.1 (exit 3 from status/cli: not running).",
+    )
+    pbx.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="how to run Asterisk (default: $TELEPHONY_PBX_BACKEND, else asterisk on PATH, "
+        "else a Docker engine, else the cached Debian root file system)",
+    )
+    commands = pbx.add_subparsers(dest="pbx_command", required=True)
+
+    up = commands.add_parser("up", help="render the site and start (or reload) Asterisk")
+    up.add_argument("--config", metavar="FILE", help="site file (default: the bundled demo)")
+    up.add_argument(
+        "--foreground",
+        action="store_true",
+        help="run Asterisk in the foreground in place of this process (containers)",
+    )
+    up.set_defaults(pbx_func=_cmd_up)
+
+    status = commands.add_parser("status", help="exit 0 when running, 3 when not")
+    status.set_defaults(pbx_func=_cmd_status)
+
+    down = commands.add_parser("down", help="stop Asterisk (harmless when not running)")
+    down.set_defaults(pbx_func=_cmd_down)
+
+    prepare = commands.add_parser("prepare", help="build or reuse the Asterisk root file system")
+    prepare.set_defaults(pbx_func=_cmd_prepare)
+
+    cli = commands.add_parser("cli", help='run an Asterisk CLI command, e.g. "core show version"')
+    cli.add_argument("cli_command", metavar="COMMAND")
+    cli.set_defaults(pbx_func=_cmd_cli)
+
+    pbx.set_defaults(func=_run)

@@ -1,0 +1,95 @@
+"""Where the runner keeps its files, and which backend runs Asterisk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from telephony.pbx.errors import BACKENDS, BackendName, PbxError
+
+ENV_BACKEND = "TELEPHONY_PBX_BACKEND"
+
+
+def default_state_dir(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """$TELEPHONY_HOME, else $XDG_CACHE_HOME/telephony, else ~/.cache/telephony."""
+    env = os.environ if env is None else env
+    if env.get("TELEPHONY_HOME"):
+        return Path(env["TELEPHONY_HOME"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "telephony"
+    return (Path.home() if home is None else home) / ".cache" / "telephony"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The runner's files under one state directory."""
+
+    state_dir: Path
+
+    @property
+    def rootfs(self) -> Path:
+        """The cached Debian root file system with Asterisk installed."""
+        return self.state_dir / "asterisk-rootfs"
+
+    @property
+    def rootfs_lock(self) -> Path:
+        """Held while the root file system is built, so two builds never race."""
+        return self.state_dir / "asterisk-rootfs.lock"
+
+    @property
+    def run_dir(self) -> Path:
+        """Per-instance files: pid file, state, Asterisk's captured output."""
+        return self.state_dir / "pbx"
+
+    @property
+    def pid_file(self) -> Path:
+        """The pid of the Asterisk process this runner started."""
+        return self.run_dir / "asterisk.pid"
+
+    @property
+    def state_file(self) -> Path:
+        """Backend and ports of the last start, so status/down need no site file."""
+        return self.run_dir / "state.json"
+
+    @property
+    def output_log(self) -> Path:
+        """Asterisk's stdout and stderr."""
+        return self.run_dir / "asterisk.out"
+
+    @property
+    def path_root(self) -> Path:
+        """Private Asterisk directories when an installed `asterisk` binary is used."""
+        return self.run_dir / "path"
+
+    @property
+    def docker_root(self) -> Path:
+        """Host directories mounted into the Asterisk container."""
+        return self.run_dir / "docker"
+
+
+def parse_backend(value: str) -> BackendName:
+    """Validate a backend name given by the user or the environment."""
+    for name in BACKENDS:
+        if value == name:
+            return name
+    raise PbxError(f"unknown PBX backend {value!r}: use one of {', '.join(BACKENDS)}")
+
+
+def choose_backend(
+    requested: str | None,
+    env: Mapping[str, str],
+    has_asterisk: Callable[[], bool],
+    docker_answers: Callable[[], bool],
+) -> BackendName:
+    """The backend to start: the requested one, else $TELEPHONY_PBX_BACKEND, else
+    an `asterisk` on PATH, else a Docker engine that answers, else the root file system."""
+    forced = requested or env.get(ENV_BACKEND) or None
+    if forced is not None:
+        return parse_backend(forced)
+    if has_asterisk():
+        return "path"
+    if docker_answers():
+        return "docker"
+    return "rootfs"

@@ -1,0 +1,198 @@
+"""The engine's HTTP API and status page (aiohttp), on 127.0.0.1 by default.
+
+Routes:
+- `GET  /` status page; `GET /api/health`; `GET /api/status`
+- `POST /api/hunt-groups/{group}/agents/{agent}/{join|leave|pause|unpause}`
+- `PUT  /api/agents/{agent}/focus` with `{"until": "<ISO 8601>"}`, `{"minutes": N}` or `{}`
+- `DELETE /api/agents/{agent}/focus`
+- `PUT  /api/cases/{number}` with `{"agent": "<id>"}`; `DELETE /api/cases/{number}`
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from telephony.ami import AmiError
+from telephony.engine.engine import Engine, EngineError, UnknownName
+from telephony.routing.astdb import OverrideAction
+
+ENGINE = web.AppKey("engine", Engine)
+_NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
+
+
+class BadRequest(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _error(status: int, field: str, message: str) -> web.Response:
+    return web.json_response({"error": message, "field": field}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    # Domain errors become HTTP statuses here, and only here.
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except BadRequest as exc:
+        return _error(400, exc.field, exc.message)
+    except UnknownName as exc:
+        return _error(404, exc.field, exc.message)
+    except EngineError as exc:
+        return _error(400, exc.field, exc.message)
+    except AmiError as exc:
+        return _error(503, "pbx", f"the PBX did not take the change: {exc}")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("body", "not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object")
+    return body
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def status(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    groups, db = await engine.status()
+    return web.json_response({
+        "site": engine.site.site,
+        "now": engine.clock.now().isoformat(),
+        "hunt_groups": [
+            {
+                "id": g.group,
+                "on_duty": g.on_duty,
+                "members": [
+                    {"agent": m.name, "paused": m.paused, "in_call": m.in_call,
+                     "status": m.status, "paused_reason": m.paused_reason}
+                    for m in g.members
+                ],
+            }
+            for g in groups
+        ],
+        "agents": [
+            {
+                "id": a.id, "name": a.name, "extension": a.extension,
+                "direct_line": a.direct_line,
+                "focus": None if a.id not in db.focus else {
+                    "until": None if db.focus[a.id].until is None
+                    else datetime.fromtimestamp(db.focus[a.id].until or 0, UTC).isoformat(),
+                },
+                "skills": dict(a.skills),
+            }
+            for a in engine.site.agents
+        ],
+        "cases": db.cases,
+    })
+
+
+async def member_action(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    action_text = request.match_info["action"]
+    try:
+        action = OverrideAction(action_text)
+    except ValueError:
+        raise BadRequest("action", f"unknown action {action_text!r}: join, leave, pause or unpause") from None
+    entry = await engine.override(request.match_info["group"], request.match_info["agent"], action)
+    return web.json_response({
+        "group": entry.group, "agent": entry.agent, "action": entry.action.value,
+        "until": datetime.fromtimestamp(entry.until, UTC).isoformat(),
+    })
+
+
+def _parse_until(body: dict[str, Any], now: datetime) -> datetime | None:
+    unknown = set(body) - {"until", "minutes"}
+    if unknown:
+        raise BadRequest(sorted(unknown)[0], "unknown field")
+    if "until" in body and "minutes" in body:
+        raise BadRequest("until", "give either until or minutes, not both")
+    if body.get("until") is not None:
+        value = body["until"]
+        try:
+            until = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise BadRequest("until", f"{value!r} is not an ISO 8601 time") from None
+        if until.tzinfo is None:
+            raise BadRequest("until", "needs a time zone, e.g. 2026-11-23T15:00+01:00")
+        return until
+    if body.get("minutes") is not None:
+        minutes = body["minutes"]
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= 24 * 60:
+            raise BadRequest("minutes", "must be a whole number from 1 to 1440")
+        return now + timedelta(minutes=minutes)
+    return None
+
+
+async def put_focus(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    until = _parse_until(await _json_body(request), engine.clock.now())
+    focus = await engine.set_focus(request.match_info["agent"], until)
+    return web.json_response({
+        "agent": focus.agent,
+        "until": None if focus.until is None else datetime.fromtimestamp(focus.until, UTC).isoformat(),
+    })
+
+
+async def delete_focus(request: web.Request) -> web.Response:
+    await request.app[ENGINE].clear_focus(request.match_info["agent"])
+    return web.json_response({"agent": request.match_info["agent"], "focus": None})
+
+
+def _number(request: web.Request) -> str:
+    number = request.match_info["number"]
+    if not _NUMBER_RE.fullmatch(number):
+        raise BadRequest("number", f"{number!r} is not a number: digits with an optional leading +")
+    return number
+
+
+async def put_case(request: web.Request) -> web.Response:
+    number = _number(request)
+    body = await _json_body(request)
+    agent = body.get("agent")
+    if not isinstance(agent, str):
+        raise BadRequest("agent", "required: the id of the agent who owns the case")
+    await request.app[ENGINE].link_case(number, agent)
+    return web.json_response({"number": number, "agent": agent})
+
+
+async def delete_case(request: web.Request) -> web.Response:
+    number = _number(request)
+    await request.app[ENGINE].unlink_case(number)
+    return web.json_response({"number": number, "agent": None})
+
+
+async def page(request: web.Request) -> web.Response:
+    html = resources.files("telephony.web").joinpath("status.html").read_text(encoding="utf-8")
+    return web.Response(text=html, content_type="text/html")
+
+
+def make_app(engine: Engine) -> web.Application:
+    """The aiohttp application for one engine."""
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app[ENGINE] = engine
+    app.router.add_get("/", page)
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/status", status)
+    app.router.add_post("/api/hunt-groups/{group}/agents/{agent}/{action}", member_action)
+    app.router.add_put("/api/agents/{agent}/focus", put_focus)
+    app.router.add_delete("/api/agents/{agent}/focus", delete_focus)
+    app.router.add_put("/api/cases/{number}", put_case)
+    app.router.add_delete("/api/cases/{number}", delete_case)
+    return app
