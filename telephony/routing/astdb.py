@@ -87,21 +87,24 @@ _INT_RE = re.compile(r"^[0-9]{1,12}$")
 
 
 def parse_tree(tree: dict[str, str]) -> DbState:
-    """Read the `telephony/` tree (keys like `/telephony/focus/asa`); skip malformed keys."""
+    """Read the `telephony/` tree; keys may be relative (`focus/asa`) or full
+    (`/telephony/focus/asa`). Malformed keys are skipped, never guessed at."""
     focus: dict[str, Focus] = {}
     cases: dict[str, str] = {}
     overrides: dict[tuple[str, str, str], Override] = {}
     for key, value in tree.items():
         parts = key.strip("/").split("/")
-        if len(parts) == 3 and parts[:2] == ["telephony", "focus"] and _INT_RE.match(value):
+        if parts[0] == FAMILY:
+            parts = parts[1:]
+        if len(parts) == 2 and parts[0] == "focus" and _INT_RE.match(value):
             until = int(value)
-            focus[parts[2]] = Focus(parts[2], until or None)
-        elif len(parts) == 3 and parts[:2] == ["telephony", "case"]:
-            cases[parts[2]] = value
-        elif len(parts) == 5 and parts[:2] == ["telephony", "override"]:
+            focus[parts[1]] = Focus(parts[1], until or None)
+        elif len(parts) == 2 and parts[0] == "case":
+            cases[parts[1]] = value
+        elif len(parts) == 4 and parts[0] == "override":
             action, _, until_text = value.partition(":")
             if action in _ACTIONS and _INT_RE.match(until_text):
-                override = Override(parts[2], parts[3], OverrideAction(action), int(until_text))
-                if override.key == parts[4]:
-                    overrides[(parts[2], parts[3], parts[4])] = override
+                override = Override(parts[1], parts[2], OverrideAction(action), int(until_text))
+                if override.key == parts[3]:
+                    overrides[(parts[1], parts[2], parts[3])] = override
     return DbState(focus, cases, overrides)

@@ -120,7 +120,8 @@ def test_astdb_tree_is_parsed_and_junk_skipped() -> None:
         "/telephony/case/+46701234567": "asa",
         "/telephony/override/intake/asa/member": "join:1795000000",
         "/telephony/override/intake/asa/pause": "join:1795000000",
+        "override/intake/bjorn/member": "leave:1795000000",
     })
     assert db.focus == {"asa": Focus("asa", None), "bjorn": Focus("bjorn", 1795000000)}
     assert db.cases == {"+46701234567": "asa"}
-    assert list(db.overrides) == [("intake", "asa", "member")]
+    assert list(db.overrides) == [("intake", "asa", "member"), ("intake", "bjorn", "member")]

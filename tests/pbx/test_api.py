@@ -1,0 +1,73 @@
+"""The engine's HTTP API over a real engine and PBX: changes land, bad requests are named."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from telephony.ami import AmiClient
+from telephony.web.api import make_app
+from tests.pbx.conftest import StartEngine, queue_members
+
+pytestmark = pytest.mark.pbx
+
+ON_DUTY = datetime.fromisoformat("2026-11-23T09:00:00+01:00")
+
+
+@pytest.fixture
+async def client(start_engine: StartEngine) -> AsyncIterator[TestClient[object, object]]:
+    engine, _ = await start_engine(ON_DUTY)
+    async with TestClient(TestServer(make_app(engine), host="127.0.0.1")) as test_client:
+        yield test_client
+
+
+async def test_join_over_the_api_adds_the_member(client: TestClient[object, object], ami: AmiClient) -> None:
+    response = await client.post("/api/hunt-groups/intake/agents/bjorn/join")
+    assert response.status == 200
+    assert (await response.json())["until"] == "2026-11-23T09:00:00+00:00"
+    assert await queue_members(ami, "intake") == ["asa", "bjorn"]
+
+
+async def test_unknown_agent_is_a_404_naming_the_field(client: TestClient[object, object]) -> None:
+    response = await client.post("/api/hunt-groups/intake/agents/zed/join")
+    assert response.status == 404
+    assert await response.json() == {"error": "unknown agent 'zed'", "field": "agent"}
+
+
+async def test_unknown_action_is_a_400(client: TestClient[object, object]) -> None:
+    response = await client.post("/api/hunt-groups/intake/agents/asa/dance")
+    assert response.status == 400
+    assert (await response.json())["field"] == "action"
+
+
+async def test_focus_with_a_bad_time_is_refused_and_nothing_changes(
+    client: TestClient[object, object], ami: AmiClient
+) -> None:
+    response = await client.put("/api/agents/asa/focus", json={"until": "tomorrow"})
+    assert response.status == 400
+    assert (await response.json())["field"] == "until"
+    assert await queue_members(ami, "intake") == ["asa"]
+
+
+async def test_focus_for_some_minutes_over_the_api(client: TestClient[object, object], ami: AmiClient) -> None:
+    response = await client.put("/api/agents/asa/focus", json={"minutes": 30})
+    assert response.status == 200
+    assert (await response.json())["until"] == "2026-11-23T08:30:00+00:00"
+    assert await queue_members(ami, "intake") == []
+
+
+async def test_case_link_for_a_bad_number_is_refused(client: TestClient[object, object]) -> None:
+    response = await client.put("/api/cases/07-123", json={"agent": "asa"})
+    assert response.status == 400
+    assert (await response.json())["field"] == "number"
+
+
+async def test_status_lists_members_and_focus(client: TestClient[object, object]) -> None:
+    await client.put("/api/agents/bjorn/focus", json={})
+    body = await (await client.get("/api/status")).json()
+    intake = next(g for g in body["hunt_groups"] if g["id"] == "intake")
+    assert [m["agent"] for m in intake["members"]] == ["asa"]
+    assert next(a for a in body["agents"] if a["id"] == "bjorn")["focus"] == {"until": None}

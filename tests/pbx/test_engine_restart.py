@@ -1,0 +1,86 @@
+"""`telephony run` as its own process: killing it mid-call drops nothing; a restart re-syncs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Awaitable
+from pathlib import Path
+
+import pytest
+
+from telephony.ami import AmiClient
+from telephony.config import Site
+from telephony.testing.phones import PhoneKit
+from tests.pbx.conftest import queue_members
+
+pytestmark = pytest.mark.pbx
+
+SITE = Path(__file__).with_name("site.yaml")
+API = "http://127.0.0.1:18080"
+
+
+def _health() -> bool:
+    try:
+        with urllib.request.urlopen(f"{API}/api/health", timeout=1) as response:
+            return bool(json.loads(response.read())["ok"])
+    except OSError:
+        return False
+
+
+async def _until_healthy(process: asyncio.subprocess.Process, timeout: float = 20) -> None:
+    async def poll() -> None:
+        while not await asyncio.to_thread(_health):
+            if process.returncode is not None:
+                raise AssertionError(f"telephony run exited with {process.returncode}")
+            await asyncio.sleep(0.1)
+    await asyncio.wait_for(poll(), timeout)
+
+
+@pytest.fixture
+async def engine_process(
+    clean_pbx: AmiClient, pbx_site: Site
+) -> AsyncIterator[Callable[[], Awaitable[asyncio.subprocess.Process]]]:
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "telephony", "run", str(SITE),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ},
+        )
+        started.append(process)
+        await _until_healthy(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+
+
+async def test_killing_the_engine_during_a_call_drops_no_call_and_a_restart_resyncs_without_duplicates(
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]],
+    phones: PhoneKit,
+    ami: AmiClient,
+) -> None:
+    first = await engine_process()
+    assert await queue_members(ami, "rota") == ["chen", "dana"]
+    chen = await phones.register("chen-soft", on_call="answer")
+    dana = await phones.register("dana-soft", on_call="answer")
+    call = await phones.call("2001", caller_id="+46701240001", hold_seconds=None)
+    await call.wait_answered()
+
+    first.kill()
+    await first.wait()
+    await engine_process()
+
+    assert await queue_members(ami, "rota") == ["chen", "dana"]
+    assert chen.rang_count + dana.rang_count == 1
+    await call.hangup()  # the call outlived both engines and ends normally
+    await call.wait_ended()
