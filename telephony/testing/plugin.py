@@ -16,6 +16,8 @@ Tests using these fixtures get the `pbx` marker, so `-m "not pbx"` leaves them o
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources
@@ -31,6 +33,20 @@ if TYPE_CHECKING:
     from telephony.testing.phones import PhoneKit
 
 _PBX_FIXTURES = frozenset({"pbx", "ami", "phones"})
+
+
+async def _until_no_channels(pbx: PbxHandle, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while True:
+            out = await asyncio.to_thread(pbx.cli, "core show channels count")
+            if out.lstrip().startswith("0 active channels"):
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"calls still up on the PBX {timeout}s after the test") from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -202,3 +218,8 @@ else:
             yield kit
         finally:
             await kit.close()
+            # A SIPp process stopped mid-call sends no BYE, and a call without media
+            # stays up in Asterisk forever, leaving its agent "in use" for the next
+            # test. Every test starts with no calls on the PBX.
+            await asyncio.to_thread(pbx.cli, "channel request hangup all")
+            await _until_no_channels(pbx)

@@ -22,9 +22,10 @@ async def queue_members(ami: AmiClient, queue: str) -> list[str]:
     return sorted(e.member_name for e in listing.events if isinstance(e, QueueMember))
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 async def clean_pbx(ami: AmiClient) -> AmiClient:
-    """No queue members and no `telephony/` AstDB keys: each test starts from nothing."""
+    """No calls, no queue members and no `telephony/` AstDB keys: each test starts from nothing."""
+    await ami.command("channel request hangup all")
     await ami.send("DBDelTree", Family="telephony")
     listing = await ami.send_list("QueueStatus")
     for event in listing.events:

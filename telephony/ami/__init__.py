@@ -1,0 +1,61 @@
+"""Asterisk Manager Interface: sans-I/O protocol core, typed events, asyncio client.
+
+``from telephony.ami import AmiClient`` is the usual entry point; see
+:mod:`telephony.ami.client` for its guarantees (ActionID matching, no silent
+re-send after a reconnect, auth failures never retried).
+"""
+
+from telephony.ami.client import AmiClient, ConnectionState, EventCallback, Subscription
+from telephony.ami.errors import (
+    AmiActionError,
+    AmiAuthError,
+    AmiConnectionError,
+    AmiError,
+    AmiTimeout,
+    InvalidAction,
+    ProtocolError,
+)
+from telephony.ami.events import (
+    Connected,
+    Disconnected,
+    Event,
+    Greeting,
+    ListResponse,
+    Message,
+    MessageKind,
+    Reconnected,
+    Response,
+    parse_event,
+    parse_response,
+)
+from telephony.ami.protocol import NEED_DATA, Action, AmiProtocol, NeedData, encode_action
+
+__all__ = [
+    "NEED_DATA",
+    "Action",
+    "AmiActionError",
+    "AmiAuthError",
+    "AmiClient",
+    "AmiConnectionError",
+    "AmiError",
+    "AmiProtocol",
+    "AmiTimeout",
+    "Connected",
+    "ConnectionState",
+    "Disconnected",
+    "Event",
+    "EventCallback",
+    "Greeting",
+    "InvalidAction",
+    "ListResponse",
+    "Message",
+    "MessageKind",
+    "NeedData",
+    "ProtocolError",
+    "Reconnected",
+    "Response",
+    "Subscription",
+    "encode_action",
+    "parse_event",
+    "parse_response",
+]
