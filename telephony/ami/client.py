@@ -365,9 +365,14 @@ class AmiClient:
                     any_state=True,
                 )
                 if not response.success:
-                    raise AmiAuthError(
-                        f"AMI login as {self.username!r} refused: {response.message}"
+                    # Only a refused secret is final; "Asterisk is shutting down"
+                    # and the like pass, so they are retried like a lost connection.
+                    error = (
+                        AmiAuthError
+                        if "authentication" in response.message.lower()
+                        else AmiConnectionError
                     )
+                    raise error(f"AMI login as {self.username!r} refused: {response.message}")
         except TimeoutError as exc:
             self._held = None
             self._abort(conn)

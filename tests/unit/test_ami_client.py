@@ -230,6 +230,17 @@ async def test_connect_logs_in_and_becomes_active(fake: FakeAmi) -> None:
     assert "state=CLOSED" in repr(ami)
 
 
+async def test_login_refused_while_asterisk_shuts_down_is_not_an_auth_error(fake: FakeAmi) -> None:
+    fake.handlers["Login"] = lambda request: [[
+        ("Response", "Error"), ("ActionID", request.get("ActionID") or ""),
+        ("Message", "Asterisk is shutting down"),
+    ]]
+    ami = AmiClient("127.0.0.1", fake.port, "engine", SECRET, connect_timeout=2.0)
+    with pytest.raises(AmiConnectionError, match="shutting down") as caught:
+        await ami.connect()
+    assert not isinstance(caught.value, AmiAuthError)
+
+
 async def test_wrong_secret_raises_auth_error_without_retrying(fake: FakeAmi) -> None:
     ami = AmiClient("127.0.0.1", fake.port, "engine", "wrong", connect_timeout=2.0)
     with pytest.raises(AmiAuthError, match="Authentication failed"):
