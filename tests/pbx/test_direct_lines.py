@@ -53,3 +53,8 @@ async def test_agent_with_no_registered_device_falls_back_at_once(phones: PhoneK
 async def test_end_of_the_fallback_chain_is_unavailable(phones: PhoneKit) -> None:
     call = await phones.call("+46855501004", caller_id="+46701239995")  # Dana: no phone, no fallback
     assert await call.wait_failed() == 480
+
+
+async def test_voicemail_fallback_answers_the_call(phones: PhoneKit) -> None:
+    call = await phones.call("+46855501003", caller_id="+46701239994")  # Chen: no phone up
+    await call.wait_answered()
