@@ -1,7 +1,7 @@
 """Site configuration: one YAML file, validated, rendered to each PBX."""
 
 from telephony.config.load import ConfigError, Problem, load_site, parse_site
-from telephony.config.models import Agent, Device, HuntGroup, SkillQueue, Site
+from telephony.config.models import Agent, Device, HuntGroup, Site, SkillQueue
 
 __all__ = [
     "Agent",

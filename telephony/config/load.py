@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -203,6 +204,6 @@ def cross_check(site: Site) -> Iterator[Problem]:
                 yield Problem(base, f"unknown agent {agent_id!r}")
             for day, ranges in week.items():
                 ordered = sorted(enumerate(ranges), key=lambda p: p[1].start_minutes)
-                for (_, a), (k, b) in zip(ordered, ordered[1:]):
+                for (_, a), (k, b) in itertools.pairwise(ordered):
                     if b.start_minutes < a.end_minutes:
                         yield Problem(f"{base}.{day.value}[{k}]", f"{b} overlaps {a}")

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 from telephony.ami import AmiClient, AmiError, Subscription
-from telephony.ami.events import Event, QueueMember, QueueMemberEvent, Response
+from telephony.ami.events import Event, QueueMember, QueueMemberEvent
 from telephony.config.models import Site
 from telephony.routing import astdb, roster
 from telephony.routing.astdb import DbState, Focus, Override, OverrideAction
 from telephony.routing.clock import Clock
 from telephony.routing.membership import (
+    LEAVING_REASON,
     AddMember,
     Command,
-    DeleteKey,
     Member,
     PauseMember,
     RemoveMember,
@@ -32,6 +32,7 @@ from telephony.routing.membership import (
 )
 
 log = logging.getLogger("telephony.engine")
+_RETRY = timedelta(seconds=5)
 
 # Events after which membership may need another look (a call ended, someone else
 # changed a queue, or the connection came back and everything must be re-read).
@@ -81,6 +82,7 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._leaving: set[tuple[str, str]] = set()
+        self._deadline: datetime | None = None
 
     def __repr__(self) -> str:
         running = self._task is not None and not self._task.done()
@@ -110,28 +112,26 @@ class Engine:
 
     async def _run(self) -> None:
         while True:
-            try:
-                state = await self.read_state()
-                deadline = next_wakeup(self.site, self.clock.now(), state.db)
-            except AmiError as exc:
-                log.warning("cannot read the PBX (%s); retrying when it is back", exc)
-                deadline = None
-            await self.clock.sleep_until(deadline, self._wake)
+            await self.clock.sleep_until(self._deadline, self._wake)
             self._wake.clear()
             try:
                 await self.sync()
             except AmiError as exc:
-                log.warning("sync failed (%s); retrying when the PBX is back", exc)
-                await asyncio.sleep(1.0)
+                # A Reconnected event wakes us sooner; this is the fallback.
+                log.warning("sync failed (%s); trying again when the PBX is back", exc)
+                self._deadline = self.clock.now() + _RETRY
 
     def _on_event(self, event: Event) -> None:
         if event.name not in _WAKE_EVENTS:
             return
-        if isinstance(event, QueueMemberEvent) and event.name in ("QueueMemberStatus", "QueueMemberPause"):
-            # Only a member we are waiting on (paused to leave after a call) matters.
-            if (event.queue, event.member_name) not in self._leaving:
-                return
-        self.wake()
+        irrelevant = (
+            event.name in ("QueueMemberStatus", "QueueMemberPause")
+            and isinstance(event, QueueMemberEvent)
+            and (event.queue, event.member_name) not in self._leaving
+        )
+        # Status changes matter only for a member paused to leave after a call.
+        if not irrelevant:
+            self.wake()
 
     async def read_state(self) -> PbxState:
         """Read queue members and the `telephony/` AstDB tree from the PBX."""
@@ -149,12 +149,10 @@ class Engine:
             for command in commands:
                 await self._apply(command)
             self._leaving = {
-                (c.queue, c.agent) for c in commands if isinstance(c, PauseMember) and c.paused
-                and c.reason.endswith("leaving-after-call")
-            } | {
-                (m.queue, m.name) for m in state.members
-                if m.paused_reason.endswith("leaving-after-call")
-            }
+                (c.queue, c.agent) for c in commands
+                if isinstance(c, PauseMember) and c.reason == LEAVING_REASON
+            } | {(m.queue, m.name) for m in state.members if m.paused_reason == LEAVING_REASON}
+            self._deadline = next_wakeup(self.site, now, state.db)
             return commands
 
     async def _apply(self, command: Command) -> None:

@@ -52,7 +52,7 @@ class ManualClock:
         while deadline is None or self._now < deadline:
             self._moved.clear()
             waiters = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self._moved.wait())}
-            done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             if wake.is_set():

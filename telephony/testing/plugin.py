@@ -17,7 +17,6 @@ Tests using these fixtures get the `pbx` marker, so `-m "not pbx"` leaves them o
 from __future__ import annotations
 
 import asyncio
-
 import os
 from collections.abc import AsyncIterator, Iterator
 from importlib import resources

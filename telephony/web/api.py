@@ -120,7 +120,7 @@ async def member_action(request: web.Request) -> web.Response:
 def _parse_until(body: dict[str, Any], now: datetime) -> datetime | None:
     unknown = set(body) - {"until", "minutes"}
     if unknown:
-        raise BadRequest(sorted(unknown)[0], "unknown field")
+        raise BadRequest(min(unknown), "unknown field")
     if "until" in body and "minutes" in body:
         raise BadRequest("until", "give either until or minutes, not both")
     if body.get("until") is not None:

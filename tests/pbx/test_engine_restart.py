@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest

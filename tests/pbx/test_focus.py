@@ -101,7 +101,7 @@ async def test_focus_ends_by_itself_at_its_end_time_even_with_the_engine_stopped
 async def test_a_restarted_engine_catches_up_after_focus_ran_out(
     start_engine: StartEngine, ami: AmiClient
 ) -> None:
-    engine, clock = await start_engine(ON_DUTY)
+    engine, _clock = await start_engine(ON_DUTY)
     await engine.set_focus("asa", ON_DUTY + timedelta(minutes=30))
     await engine.stop()
     assert await queue_members(ami, "intake") == []

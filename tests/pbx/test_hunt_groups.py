@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from datetime import datetime
 
@@ -73,7 +74,7 @@ async def test_rrmemory_takes_turns_over_a_series_of_calls(
 ) -> None:
     await start_engine(BEFORE_SWAP)  # rota: Chen and Dana around the clock
     chen = await phones.register("chen-soft", on_call="answer")
-    dana = await phones.register("dana-soft", on_call="answer")
+    await phones.register("dana-soft", on_call="answer")
     order: list[str] = []
     for n in range(6):
         rang_before = chen.rang_count
@@ -82,7 +83,7 @@ async def test_rrmemory_takes_turns_over_a_series_of_calls(
         order.append("chen" if chen.rang_count > rang_before else "dana")
         await call.wait_ended()
     assert Counter(order) == {"chen": 3, "dana": 3}
-    assert all(a != b for a, b in zip(order, order[1:]))  # strictly taking turns
+    assert all(a != b for a, b in itertools.pairwise(order))  # strictly taking turns
 
 
 async def test_an_agent_whose_devices_are_all_unregistered_is_not_rung(
@@ -108,7 +109,7 @@ async def test_a_manual_leave_wins_over_the_roster(
 async def test_a_manual_join_lasts_until_the_next_shift_boundary(
     start_engine: StartEngine, ami: AmiClient
 ) -> None:
-    engine, clock = await start_engine(datetime.fromisoformat("2026-11-23T09:00:00+01:00"))
+    engine, _clock = await start_engine(datetime.fromisoformat("2026-11-23T09:00:00+01:00"))
     entry = await engine.override("intake", "bjorn", OverrideAction.JOIN)
     assert await queue_members(ami, "intake") == ["asa", "bjorn"]
     assert entry.until == int(AFTER_SWAP.timestamp())  # Björn's own shift starts at 10:00
