@@ -84,3 +84,32 @@ async def test_killing_the_engine_during_a_call_drops_no_call_and_a_restart_resy
     assert chen.rang_count + dana.rang_count == 1
     await call.hangup()  # the call outlived both engines and ends normally
     await call.wait_ended()
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "telephony", *args, "--config", str(SITE),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_agent_commands_drive_the_running_engine(
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], ami: AmiClient
+) -> None:
+    await engine_process()
+
+    assert (await _cli("agent", "leave", "rota", "dana"))[0] == 0
+    assert await queue_members(ami, "rota") == ["chen"]
+    assert (await _cli("agent", "join", "rota", "dana"))[0] == 0
+    assert await queue_members(ami, "rota") == ["chen", "dana"]
+
+
+async def test_agent_command_for_an_unknown_agent_names_it(
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]],
+) -> None:
+    await engine_process()
+    code, out = await _cli("agent", "pause", "rota", "zed")
+    assert code == 1
+    assert out.strip() == "agent: unknown agent 'zed'"
