@@ -88,10 +88,12 @@ class Setup:
     queue_devices: list[str]
     dial_device: str
     extra: tuple[Variant, ...] = ()
+    only: frozenset[str] = frozenset()  # numbers to call; empty: all
 
     @property
     def variants(self) -> list[Variant]:
-        return [self.hunt, self.plain_queue, self.direct, self.plain_dial, *self.extra]
+        every = [self.hunt, self.plain_queue, self.direct, self.plain_dial, *self.extra]
+        return [v for v in every if not self.only or v.number in self.only]
 
 
 def make_setup(site: Site) -> Setup:
@@ -177,7 +179,9 @@ def check_baseline(pbx: LocalPbx, setup: Setup) -> None:
 
 
 def asterisk_version(pbx: LocalPbx) -> str:
-    return pbx.cli("core show version").strip()
+    out = pbx.cli("core show version").strip()
+    match = re.match(r"Asterisk (\S+)", out)
+    return match.group(1) if match else out
 
 
 # ---- the run
@@ -230,8 +234,9 @@ def analyse(
         v.name: summarise(v.name, v.number, samples[v.name], failed[v.name]) for v in setup.variants
     }
     comparisons = [
-        compare(summaries[setup.hunt.name], summaries[setup.plain_queue.name]),
-        compare(summaries[setup.direct.name], summaries[setup.plain_dial.name]),
+        compare(summaries[ours.name], summaries[base.name], samples[ours.name], samples[base.name])
+        for ours, base in ((setup.hunt, setup.plain_queue), (setup.direct, setup.plain_dial))
+        if ours.name in summaries and base.name in summaries
     ]
     return list(summaries.values()), comparisons, samples
 
@@ -246,8 +251,12 @@ def sipp_version() -> str:
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "?"
-    match = re.search(r"SIPp (v\S+)", out)
+    match = re.search(r"SIPp (v[^\s,]+?)\.?(?:\s|$)", out)
     return match.group(1) if match else "?"
+
+
+def ci(interval: tuple[float, float]) -> str:
+    return f"{interval[0]:.3f}-{interval[1]:.3f}"
 
 
 def verdict(ok: bool) -> str:
@@ -275,7 +284,7 @@ def write_report(
         "# Call-setup latency: ours vs hand-written baseline",
         "",
         f"- Date: {meta['date']}",
-        f"- Asterisk: {meta['asterisk']} ({meta['pbx_backend']} backend)",
+        f"- Asterisk {meta['asterisk']} ({meta['pbx_backend']} backend)",
         f"- SIPp: {meta['sipp']}, Python {meta['python']}, {meta['platform']}",
         f"- Machine: nproc = {meta['nproc']}",
         (
@@ -299,12 +308,13 @@ def write_report(
         )
     lines += [
         "",
-        f"| ours / baseline | p50 ratio | p99 ratio | target <= {TARGET_RATIO} |",
+        f"| ours / baseline | p50 ratio (95% CI) | p99 ratio (95% CI) | target <= {TARGET_RATIO} |",
         "|---|---:|---:|---|",
     ]
     for c in comparisons:
         lines.append(
-            f"| {c.ours} / {c.baseline} | {c.ratio_p50:.3f} | {c.ratio_p99:.3f} | "
+            f"| {c.ours} / {c.baseline} | {c.ratio_p50:.3f} ({ci(c.ci95_p50)}) | "
+            f"{c.ratio_p99:.3f} ({ci(c.ci95_p99)}) | "
             f"p50 {verdict(c.met_p50)}, p99 {verdict(c.met_p99)} |"
         )
     notes = meta.get("notes") or []
@@ -323,8 +333,14 @@ def print_summary(summaries: list[Summary], comparisons: list[Comparison]) -> No
     print()
     for c in comparisons:
         print(f"{c.ours} / {c.baseline}:")
-        print(f"  p50 ratio {c.ratio_p50:.3f}  {verdict(c.met_p50)} (target <= {TARGET_RATIO})")
-        print(f"  p99 ratio {c.ratio_p99:.3f}  {verdict(c.met_p99)} (target <= {TARGET_RATIO})")
+        for q, value, interval, met in (
+            ("p50", c.ratio_p50, c.ci95_p50, c.met_p50),
+            ("p99", c.ratio_p99, c.ci95_p99, c.met_p99),
+        ):
+            print(
+                f"  {q} ratio {value:.3f}  {verdict(met)} (target <= {TARGET_RATIO}; "
+                f"95% bootstrap CI {ci(interval)})"
+            )
     print(f"\nwrote {RESULTS / 'call_latency.json'} and {RESULTS / 'call_latency.md'}")
 
 
@@ -333,16 +349,22 @@ def print_summary(summaries: list[Summary], comparisons: list[Comparison]) -> No
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=100, help="measured calls per variant")
+    parser.add_argument("--calls", type=int, default=200, help="measured calls per variant")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up rounds, not measured")
-    parser.add_argument("--hold-ms", type=int, default=100, help="call length after answer")
-    parser.add_argument("--gap-ms", type=int, default=200, help="quiet time between calls")
+    parser.add_argument("--hold-ms", type=int, default=50, help="call length after answer")
+    parser.add_argument("--gap-ms", type=int, default=100, help="quiet time between calls")
     parser.add_argument("--site", type=Path, default=ROOT / "tests" / "pbx" / "site.yaml")
     parser.add_argument("--keep-logs", action="store_true", help="keep the SIPp traces")
     parser.add_argument(
         "--explain",
         action="store_true",
         help="also run variants that split ours into its parts (bench/latency/experiments.py)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="NUMBERS",
+        help="call only these numbers (comma-separated), e.g. 2001,9000,9011,9013",
     )
     parser.add_argument(
         "--state-dir",
@@ -389,6 +411,10 @@ def main() -> int:
         if args.explain:
             found = experiments(site, GROUP, DIRECT_AGENT)
             setup = replace(setup, extra=tuple(found.variants))
+        if args.only:
+            setup = replace(setup, only=frozenset(args.only.split(",")))
+            if not setup.variants:
+                raise SystemExit(f"--only {args.only}: no such variant")
             extra_queues, extra_dialplan = found.queues, found.dialplan
         local = baseline(
             setup.queue_devices,
@@ -427,6 +453,7 @@ def main() -> int:
             "nproc": os.cpu_count(),
             "calls_per_variant": args.calls,
             "explain": args.explain,
+            "only": args.only or None,
             "warmup_rounds": args.warmup,
             "hold_ms": args.hold_ms,
             "gap_ms": args.gap_ms,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 TARGET_RATIO = 1.05
+BOOTSTRAP_ROUNDS = 2000
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -67,6 +69,9 @@ class Comparison:
     baseline: str
     ratio_p50: float
     ratio_p99: float
+    # 95 % bootstrap intervals: how far the ratio moves from sampling noise alone.
+    ci95_p50: tuple[float, float]
+    ci95_p99: tuple[float, float]
 
     @property
     def met_p50(self) -> bool:
@@ -85,13 +90,35 @@ class Comparison:
         }
 
 
-def compare(ours: Summary, base: Summary) -> Comparison:
-    def ratio(a: float, b: float) -> float:
-        return a / b if b > 0 else math.nan
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
 
+
+def bootstrap_ratio(
+    ours: Sequence[float], base: Sequence[float], q: float, seed: int = 1
+) -> tuple[float, float]:
+    """95 % interval of percentile(ours, q) / percentile(base, q), resampling both."""
+    if not ours or not base:
+        return (math.nan, math.nan)
+    rng = random.Random(seed)
+    ratios = sorted(
+        _ratio(
+            percentile(rng.choices(ours, k=len(ours)), q),
+            percentile(rng.choices(base, k=len(base)), q),
+        )
+        for _ in range(BOOTSTRAP_ROUNDS)
+    )
+    return (percentile(ratios, 2.5), percentile(ratios, 97.5))
+
+
+def compare(
+    ours: Summary, base: Summary, ours_ms: Sequence[float], base_ms: Sequence[float]
+) -> Comparison:
     return Comparison(
         ours=ours.variant,
         baseline=base.variant,
-        ratio_p50=ratio(ours.p50_ms, base.p50_ms),
-        ratio_p99=ratio(ours.p99_ms, base.p99_ms),
+        ratio_p50=_ratio(ours.p50_ms, base.p50_ms),
+        ratio_p99=_ratio(ours.p99_ms, base.p99_ms),
+        ci95_p50=bootstrap_ratio(ours_ms, base_ms, 50),
+        ci95_p99=bootstrap_ratio(ours_ms, base_ms, 99),
     )

@@ -51,12 +51,9 @@ class Want:
 class AddMember:
     queue: str
     agent: str
+    interface: str
     paused: bool
     why: str
-
-    @property
-    def interface(self) -> str:
-        return member_interface(self.agent)
 
     @property
     def state_interface(self) -> str:
@@ -150,14 +147,14 @@ def plan(
     """The commands that turn `members` into `wants`, never cutting a call short."""
     commands: list[Command] = []
     groups = {g.id for g in site.hunt_groups}
-    agents = {a.id for a in site.agents}
+    interfaces = {a.id: member_interface(a) for a in site.agents}
     seen: set[tuple[str, str]] = set()
     for m in members:
-        if m.queue not in groups or m.name not in agents:
+        if m.queue not in groups or m.name not in interfaces:
             continue  # not ours to manage: a skill queue or a member added by hand
         key = (m.queue, m.name)
         want = wants.get(key)
-        if key in seen or m.interface != member_interface(m.name):
+        if key in seen or m.interface != interfaces[m.name]:
             # A duplicate or stale entry; app_queue keys members by interface.
             if not m.busy:
                 commands.append(RemoveMember(m.queue, m.name, m.interface, "duplicate or stale"))
@@ -179,7 +176,9 @@ def plan(
             )
     for key, want in sorted(wants.items()):
         if key not in seen:
-            commands.append(AddMember(want.queue, want.agent, want.paused, want.why))
+            commands.append(
+                AddMember(want.queue, want.agent, interfaces[want.agent], want.paused, want.why)
+            )
     stamp = now.timestamp()
     for agent_id, focus in sorted(db.focus.items()):
         if not focus.active(stamp):
