@@ -68,6 +68,7 @@ from latency.stats import TARGET_RATIO, Comparison, Summary, compare, summarise
 from telephony.config import Site, load_site
 from telephony.pbx import LocalPbx, PbxInfo
 from telephony.render.asterisk import render
+from telephony.routing.names import member_interface
 from telephony.testing.phones import Phone, PhoneKit
 
 RESULTS = ROOT / "bench" / "results"
@@ -349,7 +350,7 @@ def print_summary(summaries: list[Summary], comparisons: list[Comparison]) -> No
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=200, help="measured calls per variant")
+    parser.add_argument("--calls", type=int, default=300, help="measured calls per variant")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up rounds, not measured")
     parser.add_argument("--hold-ms", type=int, default=50, help="call length after answer")
     parser.add_argument("--gap-ms", type=int, default=100, help="quiet time between calls")
@@ -429,7 +430,7 @@ def main() -> int:
         before = member_interfaces(pbx.cli(f"queue show {GROUP}"))
         members_via, added = asyncio.run(sync_with_engine(site, GROUP))
         after = member_interfaces(pbx.cli(f"queue show {GROUP}"))
-        expected = {f"Local/{a}@tel-member/n" for a in roster_agents(site, GROUP)}
+        expected = {member_interface(site.agent(a)) for a in roster_agents(site, GROUP)}
         if not expected <= after:
             raise SystemExit(f"hunt group {GROUP} lacks members {sorted(expected - after)}")
         print(

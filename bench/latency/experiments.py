@@ -92,6 +92,8 @@ exten => 9021,1,Goto(bench-agent-{agent.id},s,1)
 exten => 9022,1,Gosub(bench-dial-{agent.id},s,1)
 exten => 9023,1,GotoIf(${{DB_EXISTS(telephony/focus/{agent.id})}}?:ring)
  same => n(ring),Dial({dial},{agent.ring_timeout})
+exten => 9024,1,GotoIf($["${{DEVICE_STATE(Custom:tel-focus-{agent.id})}}" = "BUSY"]?:ring)
+ same => n(ring),Dial({dial},{agent.ring_timeout})
 
 [bench-dial-{agent.id}]
 exten => s,1,Dial({dial},{agent.ring_timeout})
@@ -131,5 +133,6 @@ exten => s,1,GotoIf($["${{TEL_URGENT}}" != "1" & ${{DB_EXISTS(telephony/focus/{a
         Variant("x: ours with lean focus check", "9021"),
         Variant("x: Gosub to a bare Dial", "9022"),
         Variant("x: DB_EXISTS GotoIf, then Dial", "9023"),
+        Variant("x: Custom device state GotoIf, then Dial", "9024"),
     ]
     return Experiments(queues, dialplan, variants)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telephony.config import Site
+from telephony.routing.names import member_interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ async def _add_with_raw_ami(site: Site, group_id: str) -> list[Added]:
         )
         added: list[Added] = []
         for agent in roster_agents(site, group_id):
-            interface = f"Local/{agent}@tel-member/n"
+            interface = member_interface(site.agent(agent))
             response = await _action(
                 reader,
                 writer,
