@@ -86,6 +86,19 @@ async def test_rrmemory_takes_turns_over_a_series_of_calls(
     assert all(a != b for a, b in itertools.pairwise(order))  # strictly taking turns
 
 
+async def test_linear_always_rings_the_first_member_while_they_answer(
+    start_engine: StartEngine, phones: PhoneKit
+) -> None:
+    await start_engine(BEFORE_SWAP)  # line: Chen added before Dana
+    chen = await phones.register("chen-soft", on_call="answer")
+    dana = await phones.register("dana-soft", on_call="answer")
+    for n in range(4):
+        call = await phones.call("2002", caller_id=f"+4670123030{n}", hold_seconds=0.2)
+        await call.wait_answered()
+        await call.wait_ended()
+    assert (chen.rang_count, dana.rang_count) == (4, 0)
+
+
 async def test_an_agent_whose_devices_are_all_unregistered_is_not_rung(
     start_engine: StartEngine, phones: PhoneKit
 ) -> None:
