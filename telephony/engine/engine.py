@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +34,7 @@ from telephony.routing.membership import (
 
 log = logging.getLogger("telephony.engine")
 _RETRY = timedelta(seconds=5)
+_LEAVING_RECHECK = timedelta(seconds=60)
 
 # Events after which membership may need another look (a call ended, someone else
 # changed a queue, or the connection came back and everything must be re-read).
@@ -82,6 +84,7 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._leaving: set[tuple[str, str]] = set()
+        self._own: set[tuple[str, str]] = set()
         self._deadline: datetime | None = None
 
     def __repr__(self) -> str:
@@ -91,7 +94,12 @@ class Engine:
     async def start(self) -> None:
         """Re-sync with the PBX, then keep it in sync in the background."""
         self._subscription = self.ami.subscribe(self._on_event)
-        await self.sync()
+        try:
+            await self.sync()
+        except BaseException:
+            self._subscription.close()
+            self._subscription = None
+            raise
         self._task = asyncio.create_task(self._run(), name="telephony-engine")
 
     async def stop(self) -> None:
@@ -120,22 +128,31 @@ class Engine:
                 # A Reconnected event wakes us sooner; this is the fallback.
                 log.warning("sync failed (%s); trying again when the PBX is back", exc)
                 self._deadline = self.clock.now() + _RETRY
+            except Exception:
+                # A bug must not stop the engine for good while the API looks alive.
+                log.exception("sync failed unexpectedly; trying again in %ss", _RETRY.seconds)
+                self._deadline = self.clock.now() + _RETRY
 
     def _on_event(self, event: Event) -> None:
         if event.name not in _WAKE_EVENTS:
             return
-        irrelevant = (
-            event.name in ("QueueMemberStatus", "QueueMemberPause")
-            and isinstance(event, QueueMemberEvent)
-            and (event.queue, event.member_name) not in self._leaving
-        )
-        # Status changes matter only for a member paused to leave after a call.
-        if not irrelevant:
-            self.wake()
+        if isinstance(event, QueueMemberEvent):
+            key = (event.queue, event.interface)
+            if event.name in ("QueueMemberAdded", "QueueMemberRemoved") and key in self._own:
+                return  # our own change echoed back
+            if event.name in ("QueueMemberStatus", "QueueMemberPause") and (
+                (event.queue, event.member_name) not in self._leaving
+            ):
+                return  # status changes matter only for a member leaving after a call
+        if event.name == "AgentComplete" and (
+            (event.get("Queue"), event.get("MemberName")) not in self._leaving
+        ):
+            return
+        self.wake()
 
     async def read_state(self) -> PbxState:
         """Read queue members and the `telephony/` AstDB tree from the PBX."""
-        listing = await self.ami.send_list("QueueStatus")
+        listing = (await self.ami.send_list("QueueStatus")).check("QueueStatus")
         members = [_member(e) for e in listing.events if isinstance(e, QueueMember)]
         tree = await self.ami.db_get_tree(astdb.FAMILY)
         return PbxState(members, astdb.parse_tree(tree))
@@ -146,13 +163,22 @@ class Engine:
             now = self.clock.now()
             state = await self.read_state()
             commands = plan(self.site, desired(self.site, now, state.db), state.members, state.db, now)
-            for command in commands:
-                await self._apply(command)
+            # Known before the commands go out, so the end of a call that ends meanwhile
+            # is not mistaken for noise.
             self._leaving = {
                 (c.queue, c.agent) for c in commands
                 if isinstance(c, PauseMember) and c.reason == LEAVING_REASON
             } | {(m.queue, m.name) for m in state.members if m.paused_reason == LEAVING_REASON}
+            self._own = {
+                (c.queue, c.interface) for c in commands if isinstance(c, AddMember | RemoveMember)
+            }
+            for command in commands:
+                await self._apply(command)
             self._deadline = next_wakeup(self.site, now, state.db)
+            if self._leaving:
+                # Belt and braces: a missed end-of-call event costs a minute, not a shift.
+                soon = now + _LEAVING_RECHECK
+                self._deadline = soon if self._deadline is None else min(self._deadline, soon)
             return commands
 
     async def _apply(self, command: Command) -> None:
@@ -203,7 +229,7 @@ class Engine:
         entry = Override(group_id, agent_id, action, int(until.timestamp()))
         await self._put(entry.family, entry.key, entry.encode())
         log.info("manual %s of %s in %s until %s", action.value, agent_id, group_id, until.isoformat())
-        await self.sync()
+        await self._settle()
         return entry
 
     async def set_focus(self, agent_id: str, until: datetime | None) -> Focus:
@@ -212,17 +238,18 @@ class Engine:
         now = self.clock.now()
         if until is not None and until <= now:
             raise EngineError("until", "must be in the future")
-        focus = Focus(agent_id, None if until is None else int(until.timestamp()))
+        # Rounded up: a focus that ends within the second is still a focus.
+        focus = Focus(agent_id, None if until is None else math.ceil(until.timestamp()))
         await self._put(astdb.FOCUS, agent_id, focus.encode())
         log.info("focus on for %s until %s", agent_id, until.isoformat() if until else "turned off")
-        await self.sync()
+        await self._settle()
         return focus
 
     async def clear_focus(self, agent_id: str) -> None:
         self._check_agent(agent_id)
-        await self.ami.send("DBDel", Family=astdb.FOCUS, Key=agent_id)
+        await self.ami.send("DBDel", Family=astdb.FOCUS, Key=agent_id)  # absent is fine too
         log.info("focus off for %s", agent_id)
-        await self.sync()
+        await self._settle()
 
     async def link_case(self, number: str, agent_id: str) -> None:
         """Let a caller reach the agent who owns their case, even in focus."""
@@ -232,9 +259,23 @@ class Engine:
 
     async def unlink_case(self, number: str) -> None:
         response = await self.ami.send("DBDel", Family=astdb.CASE, Key=number)
-        if not response.success:
+        if not response.success and "not found" in response.message.lower():
             raise UnknownName("number", f"no case is linked to {number}")
+        if not response.success:
+            raise AmiError(f"DBDel {astdb.CASE}/{number} refused: {response.message}")
         log.info("case link %s removed", number)
+
+    async def _settle(self) -> None:
+        """Apply a change just stored in AstDB now, if the PBX lets us.
+
+        The change is stored either way, so a failed sync here is not the caller's
+        error: the background loop applies it when the PBX answers again.
+        """
+        try:
+            await self.sync()
+        except AmiError as exc:
+            log.warning("change stored; it applies when the PBX answers again (%s)", exc)
+        self.wake()  # the background loop may be sleeping on an older deadline
 
     async def _put(self, family: str, key: str, value: str) -> None:
         response = await self.ami.send("DBPut", Family=family, Key=key, Val=value)

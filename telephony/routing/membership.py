@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 
 from telephony.config.models import Site
 from telephony.routing import roster
-from telephony.routing.astdb import DbState, OverrideAction
+from telephony.routing.astdb import FOCUS, DbState, OverrideAction
 from telephony.routing.names import member_interface, state_interface
 
 # app_queue device states (AST_DEVICE_*) that mean "on a call right now".
 _BUSY_STATES = frozenset({2, 3, 6, 7, 8})
-LEAVING_REASON = "telephony:leaving-after-call"
+_OURS = "telephony:"
+LEAVING_REASON = f"{_OURS}leaving-after-call"
+MANUAL_REASON = f"{_OURS}manual"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,25 +157,28 @@ def plan(
         key = (m.queue, m.name)
         want = wants.get(key)
         if key in seen or m.interface != interfaces[m.name]:
-            # A duplicate or stale entry; app_queue keys members by interface.
+            # A duplicate, or an entry left from an older site file (app_queue keys
+            # members by interface): it goes, but never in the middle of a call.
             if not m.busy:
                 commands.append(RemoveMember(m.queue, m.name, m.interface, "duplicate or stale"))
+            elif not _leaving(m):
+                commands.append(_pause_to_leave(m, "duplicate or stale"))
             continue
         seen.add(key)
         if want is None:
             if not m.busy:
-                commands.append(RemoveMember(m.queue, m.name, m.interface, _why_gone(site, m, db, now)))
-            elif not (m.paused and m.paused_reason == LEAVING_REASON):
+                commands.append(RemoveMember(m.queue, m.name, m.interface, _why_gone(m, db, now)))
+            elif not _leaving(m):
                 # Stop new calls now; the removal follows when this call ends.
-                commands.append(
-                    PauseMember(m.queue, m.name, m.interface, True, LEAVING_REASON,
-                                f"{_why_gone(site, m, db, now)}; leaves after the current call")
-                )
-        elif m.paused != want.paused or (m.paused and m.paused_reason == LEAVING_REASON and not want.paused):
+                commands.append(_pause_to_leave(m, _why_gone(m, db, now)))
+        elif want.paused and (not m.paused or _leaving(m)):
             commands.append(
-                PauseMember(m.queue, m.name, m.interface, want.paused,
-                            "telephony:manual" if want.paused else "", want.why)
+                PauseMember(m.queue, m.name, m.interface, True, MANUAL_REASON, want.why)
             )
+        elif not want.paused and m.paused and m.paused_reason.startswith(_OURS):
+            # Only our own pauses are undone: an agent who paused from their phone or
+            # another tool stays paused.
+            commands.append(PauseMember(m.queue, m.name, m.interface, False, "", want.why))
     for key, want in sorted(wants.items()):
         if key not in seen:
             commands.append(
@@ -182,7 +187,7 @@ def plan(
     stamp = now.timestamp()
     for agent_id, focus in sorted(db.focus.items()):
         if not focus.active(stamp):
-            commands.append(DeleteKey("telephony/focus", agent_id, "focus ended"))
+            commands.append(DeleteKey(FOCUS, agent_id, "focus ended"))
     for (group, agent_id, kind), override in sorted(db.overrides.items()):
         if stamp >= override.until:
             commands.append(
@@ -191,7 +196,17 @@ def plan(
     return commands
 
 
-def _why_gone(site: Site, m: Member, db: DbState, now: datetime) -> str:
+def _leaving(m: Member) -> bool:
+    return m.paused and m.paused_reason == LEAVING_REASON
+
+
+def _pause_to_leave(m: Member, why: str) -> PauseMember:
+    return PauseMember(
+        m.queue, m.name, m.interface, True, LEAVING_REASON, f"{why}; leaves after the current call"
+    )
+
+
+def _why_gone(m: Member, db: DbState, now: datetime) -> str:
     focus = db.focus.get(m.name)
     if focus is not None and focus.active(now.timestamp()):
         return "in focus"

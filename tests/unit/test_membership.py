@@ -11,6 +11,7 @@ from telephony.config import Site, load_site
 from telephony.routing.astdb import DbState, Focus, Override, OverrideAction, parse_tree
 from telephony.routing.membership import (
     LEAVING_REASON,
+    MANUAL_REASON,
     AddMember,
     DeleteKey,
     Member,
@@ -134,3 +135,25 @@ def test_astdb_tree_is_parsed_and_junk_skipped() -> None:
     assert db.focus == {"asa": Focus("asa", None), "bjorn": Focus("bjorn", 1795000000)}
     assert db.cases == {"+46701234567": "asa"}
     assert list(db.overrides) == [("intake", "asa", "member"), ("intake", "bjorn", "member")]
+
+
+def test_a_pause_made_outside_the_engine_is_left_alone(site: Site) -> None:
+    members = [member("asa", paused=True, reason="lunch"), member("chen")]
+    assert plan(site, desired(site, MONDAY_9, EMPTY), members, EMPTY, MONDAY_9) == []
+
+
+def test_the_engines_own_manual_pause_is_undone_when_it_runs_out(site: Site) -> None:
+    members = [member("asa", paused=True, reason=MANUAL_REASON), member("chen")]
+    [command] = plan(site, desired(site, MONDAY_9, EMPTY), members, EMPTY, MONDAY_9)
+    assert isinstance(command, PauseMember) and not command.paused and command.agent == "asa"
+
+
+def test_a_stale_entry_on_a_call_is_paused_until_the_call_ends(site: Site) -> None:
+    # Chen has two devices now, so the member should be the Local channel, not one phone.
+    stale = Member("intake", "chen", "PJSIP/chen-soft", False, True, 2)
+    commands = plan(site, desired(site, MONDAY_9, EMPTY), [member("asa"), stale], EMPTY, MONDAY_9)
+    assert commands[0] == PauseMember(
+        "intake", "chen", "PJSIP/chen-soft", True, LEAVING_REASON,
+        "duplicate or stale; leaves after the current call",
+    )
+    assert isinstance(commands[1], AddMember) and commands[1].interface == "Local/chen@tel-member/n"
