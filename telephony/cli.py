@@ -45,7 +45,7 @@ def _load(path: str) -> Site | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from telephony.ami import AmiAuthError
+    from telephony.ami import AmiAuthError, AmiError
     from telephony.engine.run import configure_logging, serve
 
     site = _load(args.file)
@@ -57,6 +57,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except AmiAuthError as exc:
         print(f"pbx.ami_secret: {exc}", file=sys.stderr)
         return 2
+    except AmiError as exc:
+        print(f"pbx: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"api: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -110,6 +116,9 @@ def default_site_path() -> Path:
     return Path(__file__).resolve().parent / "examples" / "demo-site.yaml"
 
 
+LOOPBACK = ["127.0.0.1", "::1", "localhost"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telephony", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,15 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the engine: AMI adapter, roster scheduler, API")
     run.add_argument("file")
-    run.add_argument("--host", help="API address (default: the site's api.host, 127.0.0.1)")
+    run.add_argument("--host", choices=LOOPBACK, help="API address, loopback only (the API has "
+                     "no login); default: the site's api.host")
     run.add_argument("--port", type=int, help="API port (default: the site's api.port, 8080)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="start the local PBX and the engine on the demo site")
     demo.add_argument("--config", help="a site file instead of the bundled demo site")
-    demo.add_argument("--host", default=None)
-    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--host", choices=LOOPBACK, default=None, help="API address (loopback only)")
+    demo.add_argument("--port", type=int, default=None, help="API port (default: the site's)")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_cmd_demo)
 

@@ -37,6 +37,23 @@ def _error(status: int, field: str, message: str) -> web.Response:
     return web.json_response({"error": message, "field": field}, status=status)
 
 
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@web.middleware
+async def _local_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    # The API has no login: it trusts the machine it runs on. A web page the supervisor
+    # happens to open must not drive it, so the Host must be a loopback name (DNS
+    # rebinding) and every change must be JSON, which a browser only sends cross-site
+    # after a CORS preflight that this API never grants.
+    if request.url.host not in _LOOPBACK_NAMES:
+        return _error(403, "host", "only requests to a loopback address are served")
+    if request.method not in ("GET", "HEAD") and request.content_type != "application/json":
+        return _error(415, "content-type", "send changes as application/json")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     # Domain errors become HTTP statuses here, and only here.
@@ -185,7 +202,7 @@ async def page(request: web.Request) -> web.Response:
 
 def make_app(engine: Engine) -> web.Application:
     """The aiohttp application for one engine."""
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[_local_only, _errors], client_max_size=64 * 1024)
     app[ENGINE] = engine
     app.router.add_get("/", page)
     app.router.add_get("/api/health", health)

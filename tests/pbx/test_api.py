@@ -25,20 +25,20 @@ async def client(start_engine: StartEngine) -> AsyncIterator[TestClient[object, 
 
 
 async def test_join_over_the_api_adds_the_member(client: TestClient[object, object], ami: AmiClient) -> None:
-    response = await client.post("/api/hunt-groups/intake/agents/bjorn/join")
+    response = await client.post("/api/hunt-groups/intake/agents/bjorn/join", json={})
     assert response.status == 200
     assert (await response.json())["until"] == "2026-11-23T09:00:00+00:00"
     assert await queue_members(ami, "intake") == ["asa", "bjorn"]
 
 
 async def test_unknown_agent_is_a_404_naming_the_field(client: TestClient[object, object]) -> None:
-    response = await client.post("/api/hunt-groups/intake/agents/zed/join")
+    response = await client.post("/api/hunt-groups/intake/agents/zed/join", json={})
     assert response.status == 404
     assert await response.json() == {"error": "unknown agent 'zed'", "field": "agent"}
 
 
 async def test_unknown_action_is_a_400(client: TestClient[object, object]) -> None:
-    response = await client.post("/api/hunt-groups/intake/agents/asa/dance")
+    response = await client.post("/api/hunt-groups/intake/agents/asa/dance", json={})
     assert response.status == 400
     assert (await response.json())["field"] == "action"
 
@@ -71,3 +71,18 @@ async def test_status_lists_members_and_focus(client: TestClient[object, object]
     intake = next(g for g in body["hunt_groups"] if g["id"] == "intake")
     assert [m["agent"] for m in intake["members"]] == ["asa"]
     assert next(a for a in body["agents"] if a["id"] == "bjorn")["focus"] == {"until": None}
+
+
+async def test_a_change_that_is_not_json_is_refused(client: TestClient[object, object], ami: AmiClient) -> None:
+    # What a cross-site HTML form can send without a CORS preflight.
+    response = await client.post(
+        "/api/hunt-groups/intake/agents/bjorn/join", data="x", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status == 415
+    assert await queue_members(ami, "intake") == ["asa"]
+
+
+async def test_a_request_for_another_host_name_is_refused(client: TestClient[object, object]) -> None:
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1.
+    response = await client.get("/api/status", headers={"Host": "evil.example:8080"})
+    assert response.status == 403
