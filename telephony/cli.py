@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,13 +70,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _api_base(args: argparse.Namespace) -> str:
     if args.api:
         return str(args.api)
-    port = 8080
+    host, port = "127.0.0.1", 8080
     if args.config:
         site = _load(args.config)
         if site is None:
             raise SystemExit(2)
-        port = site.api.port
-    return f"http://127.0.0.1:{port}"
+        host, port = site.api.host, site.api.port
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
@@ -92,11 +93,16 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
 
 def _focus_body(args: argparse.Namespace) -> dict[str, object]:
-    if args.until:
+    if args.until is not None:
         return {"until": args.until}
-    if args.minutes:
-        return {"minutes": args.minutes}
+    if args.minutes is not None:
+        return {"minutes": args.minutes}  # the API refuses 0 and names the field
     return {}
+
+
+def _seg(value: str) -> str:
+    # One path segment: "intake/agents/x" or "+46 70" must not change the route.
+    return urllib.parse.quote(value, safe="")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -165,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("agent")
         api_args(p)
         p.set_defaults(func=_cmd_api, build=lambda a, verb=verb: (
-            "POST", f"/api/hunt-groups/{a.group}/agents/{a.agent}/{verb}", None))
+            "POST", f"/api/hunt-groups/{_seg(a.group)}/agents/{_seg(a.agent)}/{verb}", {}))
     focus = agent_sub.add_parser("focus", help="work undisturbed: out of hunt groups, "
                                  "direct line only for allowed callers")
     focus.add_argument("agent")
@@ -174,11 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--minutes", type=int)
     api_args(focus)
     focus.set_defaults(func=_cmd_api, build=lambda a: (
-        "PUT", f"/api/agents/{a.agent}/focus", _focus_body(a)))
+        "PUT", f"/api/agents/{_seg(a.agent)}/focus", _focus_body(a)))
     unfocus = agent_sub.add_parser("unfocus", help="end focus now")
     unfocus.add_argument("agent")
     api_args(unfocus)
-    unfocus.set_defaults(func=_cmd_api, build=lambda a: ("DELETE", f"/api/agents/{a.agent}/focus", None))
+    unfocus.set_defaults(func=_cmd_api, build=lambda a: (
+        "DELETE", f"/api/agents/{_seg(a.agent)}/focus", {}))
 
     case = sub.add_parser("case", help="link callers to the agent who owns their case")
     case_sub = case.add_subparsers(dest="case_command", required=True)
@@ -186,11 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("number")
     link.add_argument("agent")
     api_args(link)
-    link.set_defaults(func=_cmd_api, build=lambda a: ("PUT", f"/api/cases/{a.number}", {"agent": a.agent}))
+    link.set_defaults(func=_cmd_api, build=lambda a: (
+        "PUT", f"/api/cases/{_seg(a.number)}", {"agent": a.agent}))
     unlink = case_sub.add_parser("unlink", help="remove a caller's case link")
     unlink.add_argument("number")
     api_args(unlink)
-    unlink.set_defaults(func=_cmd_api, build=lambda a: ("DELETE", f"/api/cases/{a.number}", None))
+    unlink.set_defaults(func=_cmd_api, build=lambda a: (
+        "DELETE", f"/api/cases/{_seg(a.number)}", {}))
     return parser
 
 

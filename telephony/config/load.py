@@ -65,16 +65,22 @@ def _interpolate(
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
+            value = env.get(name, "")
+            if value or default is None and name in env:
+                return value
             if default is not None:
-                return default
+                return default  # as in the shell: ${VAR:-x} also covers an empty VAR
             problems.append(
                 Problem(_format_path(path), f"environment variable {name} is not set")
             )
             return ""
 
-        return _ENV_RE.sub(replace, node)
+        result = _ENV_RE.sub(replace, node)
+        if "${" in _ENV_RE.sub("", node):
+            problems.append(Problem(
+                _format_path(path), "malformed ${...}: write ${NAME} or ${NAME:-default}"
+            ))
+        return result
     return node
 
 
@@ -85,21 +91,32 @@ def parse_site(
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else source
-        raise ConfigError([Problem("", f"{source}: {where}: not valid YAML: {exc}")]) from None
+        # Only the position and PyYAML's short description: its full message quotes
+        # the offending line, which may hold a secret.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "?"
+        what = " ".join(
+            str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None))
+            if part
+        )
+        raise ConfigError([Problem("", f"{source}: {where}: not valid YAML ({what})")]) from None
     if not isinstance(raw, dict):
         raise ConfigError([Problem("", f"{source}: the top level must be a mapping")])
-    problems: list[Problem] = []
-    data = _interpolate(raw, (), os.environ if env is None else env, problems)
-    if problems:
-        raise ConfigError(problems)
+    env_problems: list[Problem] = []
+    data = _interpolate(raw, (), os.environ if env is None else env, env_problems)
     try:
         site = Site.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            [Problem(_format_path(tuple(_clean_loc(e["loc"]))), _message(e)) for e in exc.errors()]
-        ) from None
+        # A missing variable also fails its field; report it once, as the variable.
+        seen = {p.path for p in env_problems}
+        raise ConfigError(env_problems + [
+            p for p in (
+                Problem(_format_path(tuple(_clean_loc(e["loc"]))), _message(e))
+                for e in exc.errors()
+            ) if p.path not in seen
+        ]) from None
+    if env_problems:
+        raise ConfigError(env_problems)
     problems = list(cross_check(site))
     if problems:
         raise ConfigError(problems)

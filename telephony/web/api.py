@@ -20,7 +20,7 @@ from aiohttp import web
 
 from telephony.ami import AmiError
 from telephony.engine.engine import Engine, EngineError, UnknownName
-from telephony.routing.astdb import OverrideAction
+from telephony.routing.astdb import DbState, OverrideAction
 
 ENGINE = web.AppKey("engine", Engine)
 _NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
@@ -89,6 +89,7 @@ async def health(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     groups, db = await engine.status()
+    now = engine.clock.now().timestamp()
     return web.json_response({
         "site": engine.site.site,
         "now": engine.clock.now().isoformat(),
@@ -108,7 +109,7 @@ async def status(request: web.Request) -> web.Response:
             {
                 "id": a.id, "name": a.name, "extension": a.extension,
                 "direct_line": a.direct_line,
-                "focus": None if a.id not in db.focus else {
+                "focus": None if not _focused(db, a.id, now) else {
                     "until": None if db.focus[a.id].until is None
                     else datetime.fromtimestamp(db.focus[a.id].until or 0, UTC).isoformat(),
                 },
@@ -118,6 +119,12 @@ async def status(request: web.Request) -> web.Response:
         ],
         "cases": db.cases,
     })
+
+
+def _focused(db: DbState, agent: str, now: float) -> bool:
+    # An ended focus stays in AstDB until the engine's next sync: it is not shown.
+    focus = db.focus.get(agent)
+    return focus is not None and focus.active(now)
 
 
 async def member_action(request: web.Request) -> web.Response:
@@ -138,7 +145,7 @@ def _parse_until(body: dict[str, Any], now: datetime) -> datetime | None:
     unknown = set(body) - {"until", "minutes"}
     if unknown:
         raise BadRequest(min(unknown), "unknown field")
-    if "until" in body and "minutes" in body:
+    if body.get("until") is not None and body.get("minutes") is not None:
         raise BadRequest("until", "give either until or minutes, not both")
     if body.get("until") is not None:
         value = body["until"]
@@ -195,15 +202,18 @@ async def delete_case(request: web.Request) -> web.Response:
     return web.json_response({"number": number, "agent": None})
 
 
+_PAGE = web.AppKey("page", str)
+
+
 async def page(request: web.Request) -> web.Response:
-    html = resources.files("telephony.web").joinpath("status.html").read_text(encoding="utf-8")
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=request.app[_PAGE], content_type="text/html")
 
 
 def make_app(engine: Engine) -> web.Application:
     """The aiohttp application for one engine."""
     app = web.Application(middlewares=[_local_only, _errors], client_max_size=64 * 1024)
     app[ENGINE] = engine
+    app[_PAGE] = resources.files("telephony.web").joinpath("status.html").read_text(encoding="utf-8")
     app.router.add_get("/", page)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/status", status)

@@ -187,3 +187,36 @@ def test_render_writes_nothing_for_a_bad_site(
     out = tmp_path / "out"
     assert main(["render", str(path), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_default_covers_an_empty_environment_variable(demo_data: dict[str, Any]) -> None:
+    demo_data["agents"][1]["devices"][0]["password"] = "${BJORN_PW:-the-default-1}"
+    site = parse_site(yaml.safe_dump(demo_data), {**ENV, "BJORN_PW": ""})
+    assert site.agents[1].devices[0].password.get_secret_value() == "the-default-1"
+
+
+def test_malformed_environment_reference_is_named(demo_data: dict[str, Any]) -> None:
+    demo_data["agents"][1]["devices"][0]["password"] = "${1BAD}-password"
+    [problem] = problems(demo_data)
+    assert problem.startswith("agents[1].devices[0].password: malformed ${...}")
+
+
+def test_missing_variable_and_other_problems_are_reported_together(demo_data: dict[str, Any]) -> None:
+    demo_data["agents"][1]["devices"][0]["password"] = "${BJORN_PW}"
+    demo_data["agents"][0]["extension"] = "x"
+    assert problems(demo_data) == [
+        "agents[1].devices[0].password: environment variable BJORN_PW is not set",
+        "agents[0].extension: 'x' is not a number: use digits, with an optional leading '+'",
+    ]
+
+
+def test_a_yaml_error_does_not_quote_the_line(demo_data: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_site('site: x\npbx:\n  ami_secret: "hunter2hunter2\n', ENV)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_bad_secret_is_not_quoted_in_the_error(demo_data: dict[str, Any]) -> None:
+    demo_data["pbx"]["ami_secret"] = "abc;defgh-secret"
+    [problem] = problems(demo_data)
+    assert "defgh" not in problem and problem.startswith("pbx.ami_secret: must not contain any of")
