@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
+from telephony.files import write_files
 from telephony.render.templates import template_dir
 
 # The Debian package's layout, used in the root file system and the image. astmoddir
@@ -51,25 +52,22 @@ def base_files(directories: Mapping[str, str]) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
+LOCAL_SUFFIX = "-local.conf"
+
+
 def write_config_dir(config_dir: Path, files: Mapping[str, str]) -> None:
     """Make `config_dir` hold exactly `files` (name -> text), each replaced atomically.
 
     The directory belongs to the runner alone: anything else in it (Debian's samples
     such as sip.conf, iax.conf or extensions.ael, files a site no longer renders) is
-    removed, so Asterisk never loads a stray file.
+    removed, so Asterisk never loads a stray file, except the administrator's local
+    additions (`*-local.conf`, which the rendered files `#tryinclude`).
     """
-    config_dir.mkdir(parents=True, exist_ok=True)
+    write_files(config_dir, files)
     for entry in config_dir.iterdir():
-        if entry.name in files:
+        if entry.name in files or entry.name.endswith(LOCAL_SUFFIX):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    for name, text in files.items():
-        target = config_dir / name
-        temporary = target.with_name(f".{name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        # manager.conf and pjsip.conf hold secrets: owner-only, like every file here.
-        temporary.chmod(0o600)
-        temporary.replace(target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from telephony.config.models import Site
+from telephony.files import write_files
 
 
 def render_files(site: Site, pbx: str) -> dict[str, str]:
@@ -17,15 +18,5 @@ def render_files(site: Site, pbx: str) -> dict[str, str]:
 
 
 def render_to_dir(site: Site, pbx: str, out: Path) -> list[Path]:
-    """Write the files; each is written whole to a temporary name, then renamed in place."""
-    files = render_files(site, pbx)
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for name, text in sorted(files.items()):
-        target = out / name
-        tmp = target.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o600)  # holds SIP and AMI secrets
-        tmp.replace(target)
-        written.append(target)
-    return written
+    """Write the files (mode 0600: they hold secrets), all or none; return their paths."""
+    return write_files(out, render_files(site, pbx))
