@@ -412,11 +412,11 @@ def main() -> int:
         if args.explain:
             found = experiments(site, GROUP, DIRECT_AGENT)
             setup = replace(setup, extra=tuple(found.variants))
+            extra_queues, extra_dialplan = found.queues, found.dialplan
         if args.only:
             setup = replace(setup, only=frozenset(args.only.split(",")))
             if not setup.variants:
                 raise SystemExit(f"--only {args.only}: no such variant")
-            extra_queues, extra_dialplan = found.queues, found.dialplan
         local = baseline(
             setup.queue_devices,
             setup.dial_device,

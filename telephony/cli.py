@@ -8,7 +8,7 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
-from telephony.config import ConfigError, Site, load_site
+from telephony.config import Site, demo_site_path, load_or_report
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -35,12 +35,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Site | None:
-    try:
-        return load_site(Path(path))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
+    return load_or_report(Path(path))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -108,18 +103,13 @@ def _seg(value: str) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from telephony.pbx.commands import demo_up
 
-    site_path = args.config or str(default_site_path())
+    site_path = args.config or str(demo_site_path())
     if demo_up(site_path) != 0:
         return 2
     args.file = site_path
     print(f"status page: http://127.0.0.1:{args.port or 8080}/  (Ctrl-C stops the engine; "
           "`telephony pbx down` stops the PBX)")
     return _cmd_run(args)
-
-
-def default_site_path() -> Path:
-    """The bundled demo site."""
-    return Path(__file__).resolve().parent / "examples" / "demo-site.yaml"
 
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]

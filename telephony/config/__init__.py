@@ -1,6 +1,13 @@
 """Site configuration: one YAML file, validated, rendered to each PBX."""
 
-from telephony.config.load import ConfigError, Problem, load_site, parse_site
+from telephony.config.load import (
+    ConfigError,
+    Problem,
+    demo_site_path,
+    load_or_report,
+    load_site,
+    parse_site,
+)
 from telephony.config.models import Agent, Device, HuntGroup, Site, SkillQueue
 
 __all__ = [
@@ -11,6 +18,8 @@ __all__ = [
     "Problem",
     "Site",
     "SkillQueue",
+    "demo_site_path",
+    "load_or_report",
     "load_site",
     "parse_site",
 ]

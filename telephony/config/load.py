@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -132,6 +134,21 @@ def load_site(path: Path, env: Mapping[str, str] | None = None) -> Site:
     except UnicodeDecodeError:
         raise ConfigError([Problem("", f"{path}: not UTF-8 text")]) from None
     return parse_site(text, env, source=str(path))
+
+
+def demo_site_path() -> Path:
+    """The bundled demo site, used where no site file is given."""
+    return Path(str(resources.files("telephony").joinpath("examples", "demo-site.yaml")))
+
+
+def load_or_report(path: Path) -> Site | None:
+    """Load a site file for a command, or print each problem as `path: message` to stderr."""
+    try:
+        return load_site(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> Iterator[int | str]:

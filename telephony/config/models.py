@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 _ID_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
-_NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
+NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
 # Characters that could end a value early or start a new one in pjsip.conf,
 # extensions.conf (argument lists, `${...}` expansion) or queues.conf.
 _NAME_FORBIDDEN = set(';[],"()\\$')
@@ -35,7 +35,7 @@ def _check_id(value: str) -> str:
 
 
 def _check_number(value: str) -> str:
-    if not _NUMBER_RE.fullmatch(value):
+    if not NUMBER_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a number: use digits, with an optional leading '+'")
     return value
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
-from telephony.config import ConfigError, Site, load_site
+from telephony.config import demo_site_path, load_or_report
 from telephony.pbx.errors import BACKENDS, PbxError, PbxInfo
 from telephony.pbx.local import LocalPbx
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_NOT_RUNNING = 3
-
-
-def default_site_file() -> Path:
-    """The bundled demo site, used when --config is not given."""
-    return Path(str(resources.files("telephony").joinpath("examples", "demo-site.yaml")))
 
 
 def _print_info(info: PbxInfo, headline: str) -> None:
@@ -29,22 +23,13 @@ def _print_info(info: PbxInfo, headline: str) -> None:
     print(f"config  {info.config_dir}")
 
 
-def _load(path: Path) -> Site | None:
-    try:
-        return load_site(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return None
-
-
 def _pbx(args: argparse.Namespace) -> LocalPbx:
     backend: str | None = args.backend
     return LocalPbx(backend=backend)
 
 
 def _up(site_file: Path, backend: str | None, foreground: bool = False) -> int:
-    site = _load(site_file)
+    site = load_or_report(site_file)
     if site is None:
         return EXIT_CONFIG
     pbx = LocalPbx(backend=backend)
@@ -68,7 +53,7 @@ def demo_up(site_file: str | Path) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    site_file = Path(args.config) if args.config else default_site_file()
+    site_file = Path(args.config) if args.config else demo_site_path()
     return _up(site_file, args.backend, args.foreground)
 
 

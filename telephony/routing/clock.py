@@ -15,6 +15,9 @@ class Clock(Protocol):
     async def sleep_until(self, deadline: datetime | None, wake: asyncio.Event) -> None: ...
 
 
+_MAX_STEP = 30.0
+
+
 class SystemClock:
     """The wall clock."""
 
@@ -22,11 +25,16 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep_until(self, deadline: datetime | None, wake: asyncio.Event) -> None:
-        timeout = None if deadline is None else max(0.0, (deadline - self.now()).total_seconds())
-        try:
-            await asyncio.wait_for(wake.wait(), timeout)
-        except TimeoutError:
-            pass
+        # The event loop measures timeouts on a monotonic clock; short steps re-read the
+        # wall clock, so a suspend or a clock change cannot make us miss a boundary.
+        while deadline is None or self.now() < deadline:
+            left = None if deadline is None else (deadline - self.now()).total_seconds()
+            step = _MAX_STEP if left is None else min(left, _MAX_STEP)
+            try:
+                await asyncio.wait_for(wake.wait(), step)
+                return
+            except TimeoutError:
+                pass
 
 
 class ManualClock:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -96,15 +95,11 @@ def site_path(config: pytest.Config) -> Path | None:
 @pytest.fixture(scope="session")
 def pbx_site(pytestconfig: pytest.Config) -> Site:
     """The site under test (see the module docstring for where it comes from)."""
-    from telephony.config import ConfigError, load_site
+    from telephony.config import ConfigError, demo_site_path, load_site
 
     path = site_path(pytestconfig)
     try:
-        if path is not None:
-            return load_site(path)
-        demo = resources.files("telephony").joinpath("examples", "demo-site.yaml")
-        with resources.as_file(demo) as demo_path:
-            return load_site(demo_path)
+        return load_site(path if path is not None else demo_site_path())
     except (ConfigError, OSError) as exc:
         pytest.fail(f"cannot load the site for the telephony fixtures ({path or 'demo'}):\n{exc}")
 

@@ -11,7 +11,6 @@ Routes:
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -19,11 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from telephony.ami import AmiError
+from telephony.config.models import NUMBER_RE
 from telephony.engine.engine import Engine, EngineError, UnknownName
 from telephony.routing.astdb import DbState, OverrideAction
 
 ENGINE = web.AppKey("engine", Engine)
-_NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
 
 
 class BadRequest(Exception):
@@ -181,7 +180,7 @@ async def delete_focus(request: web.Request) -> web.Response:
 
 def _number(request: web.Request) -> str:
     number = request.match_info["number"]
-    if not _NUMBER_RE.fullmatch(number):
+    if not NUMBER_RE.fullmatch(number):
         raise BadRequest("number", f"{number!r} is not a number: digits with an optional leading +")
     return number
 
