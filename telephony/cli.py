@@ -104,10 +104,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from telephony.pbx.commands import demo_up
 
     site_path = args.config or str(demo_site_path())
-    if demo_up(site_path) != 0:
+    site = _load(site_path)
+    if site is None or demo_up(site_path) != 0:
         return 2
     args.file = site_path
-    print(f"status page: http://127.0.0.1:{args.port or 8080}/  (Ctrl-C stops the engine; "
+    host = args.host or site.api.host
+    print(f"status page: http://{host}:{args.port or site.api.port}/  (Ctrl-C stops the engine; "
           "`telephony pbx down` stops the PBX)")
     return _cmd_run(args)
 
