@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from telephony.testing.sipp import LOCALHOST, free_udp_port, sipp_binary
+from telephony.testing.sipp import SippProcess, SippRun, free_udp_port
 from telephony.testing.trace import Direction, SipMessage, TraceParser
 
 CALLER_SCENARIO = Path(__file__).with_name("caller.xml")
@@ -124,73 +123,46 @@ class Caller:
         self.remote = remote
         self.hold_ms = hold_ms
         self.gap_ms = gap_ms
-        self.trace = workdir / "caller.messages.log"
-        self.errors = workdir / "caller.errors.log"
-        self.output = workdir / "caller.out"
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: SippProcess | None = None
 
-    def argv(self, total: int) -> list[str]:
-        return [
-            sipp_binary(), self.remote,
-            "-sf", str(self.workdir / "caller.xml"),
-            "-inf", str(self.workdir / "calls.csv"),
-            "-i", LOCALHOST, "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
-            "-m", str(total), "-l", "1", "-r", "100",
-            "-recv_timeout", "15000",
-            "-nostdin", "-aa",
-            "-trace_msg", "-message_file", str(self.trace),
-            "-trace_err", "-error_file", str(self.errors),
-        ]  # fmt: skip
+    @property
+    def trace(self) -> Path:
+        if self._process is None:
+            raise RuntimeError("the caller has not run yet")
+        return self._process.trace_path
 
     async def run(self, calls: Sequence[PlannedCall], timeout: float) -> int | None:
         """Place the calls; SIPp's exit code, or None if it had to be stopped."""
         scenario = CALLER_SCENARIO.read_text()
         scenario = scenario.replace("{{HOLD_MS}}", str(self.hold_ms))
         scenario = scenario.replace("{{GAP_MS}}", str(self.gap_ms))
-        (self.workdir / "caller.xml").write_text(scenario)
-        (self.workdir / "calls.csv").write_text(injection_file(calls))
-        with self.output.open("wb") as output:
-            self._process = await asyncio.create_subprocess_exec(
-                *self.argv(len(calls)),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-        process = self._process
+        self._process = process = SippProcess(
+            SippRun(
+                name="caller",
+                scenario=scenario,
+                local_port=free_udp_port(),
+                remote=self.remote,
+                calls=len(calls),
+                media_port=free_udp_port(),
+                injection=injection_file(calls),
+                extra_args=("-l", "1", "-r", "100", "-recv_timeout", "15000"),
+            ),
+            self.workdir,
+        )
+        await process.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        next_report = loop.time() + 10.0
-        while process.returncode is None and loop.time() < deadline:
-            try:
-                await asyncio.wait_for(process.wait(), 1.0)
-            except TimeoutError:
-                pass
-            if loop.time() >= next_report:
-                next_report += 10.0
-                print(f"  ... {self.calls_started()}/{len(calls)} calls", flush=True)
-        if process.returncode is None:
-            await self.stop()
-            return None
-        return process.returncode
-
-    def calls_started(self) -> int:
-        try:
-            return self.trace.read_bytes().count(b"\nINVITE sip:")
-        except FileNotFoundError:
-            return 0
+        while loop.time() < deadline:
+            code = await process.wait_exit(min(10.0, max(0.0, deadline - loop.time())))
+            if code is not None:
+                return code
+            started = sum(
+                1 for m in process.messages() if m.direction is Direction.SENT and m.method == "INVITE"
+            )
+            print(f"  ... {started}/{len(calls)} calls", flush=True)
+        await process.stop()
+        return None
 
     async def stop(self) -> None:
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        try:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 3.0)
-                return
-            except TimeoutError:
-                process.kill()
-        except ProcessLookupError:
-            pass
-        await process.wait()
+        if self._process is not None:
+            await self._process.stop(grace=3.0)

@@ -98,6 +98,10 @@ class SippRun:
     # Scenario for requests that belong to no call of `scenario` (-oocsf): a phone's
     # incoming INVITEs while its main scenario holds the registration.
     out_of_call_scenario: str | None = None
+    # -inf: CSV text with a line per call ([field0] ...), for a UAC placing many calls.
+    injection: str | None = None
+    # Further SIPp options, e.g. ("-l", "1", "-r", "100") for call limits and rates.
+    extra_args: tuple[str, ...] = ()
 
 
 class SippProcess:
@@ -113,6 +117,7 @@ class SippProcess:
         stem = f"{run.name}-{run.local_port}-{uuid.uuid4().hex[:6]}"
         self._scenario_path = workdir / f"{stem}.xml"
         self._ooc_path = workdir / f"{stem}.ooc.xml"
+        self._injection_path = workdir / f"{stem}.csv"
         self._trace_path = workdir / f"{stem}.messages.log"
         self._errors_path = workdir / f"{stem}.errors.log"
         self._output_path = workdir / f"{stem}.out"
@@ -148,7 +153,9 @@ class SippProcess:
             argv += ["-au", run.auth_user]
         if run.auth_password is not None:
             argv += ["-ap", run.auth_password]
-        return argv
+        if run.injection is not None:
+            argv += ["-inf", str(self._injection_path)]
+        return argv + list(run.extra_args)
 
     def describe(self) -> str:
         """The command line with the password masked, for error messages."""
@@ -161,6 +168,8 @@ class SippProcess:
         self._scenario_path.write_text(self.run.scenario)
         if self.run.out_of_call_scenario is not None:
             self._ooc_path.write_text(self.run.out_of_call_scenario)
+        if self.run.injection is not None:
+            self._injection_path.write_text(self.run.injection)
         with self._output_path.open("wb") as output:
             self._process = await asyncio.create_subprocess_exec(
                 *self.argv(),
@@ -171,6 +180,11 @@ class SippProcess:
                 # we have un-registered the phones.
                 start_new_session=True,
             )
+
+    @property
+    def trace_path(self) -> Path:
+        """SIPp's -trace_msg file: every message sent and received."""
+        return self._trace_path
 
     @property
     def pid(self) -> int | None:
