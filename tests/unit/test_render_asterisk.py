@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from telephony.cli import main
@@ -52,10 +53,14 @@ def test_direct_line_rings_all_devices(demo_data: dict[str, Any]) -> None:
     assert "Dial(PJSIP/asa-soft&PJSIP/asa-desk,20)" in ext
 
 
-def test_ring_strategy_and_wrapup_reach_queues_conf(demo_data: dict[str, Any]) -> None:
-    demo_data["hunt_groups"][0]["strategy"] = "leastrecent"
+@pytest.mark.parametrize(
+    "strategy",
+    ["ringall", "rrmemory", "rrordered", "leastrecent", "fewestcalls", "linear", "random", "wrandom"],
+)
+def test_ring_strategy_and_wrapup_reach_queues_conf(demo_data: dict[str, Any], strategy: str) -> None:
+    demo_data["hunt_groups"][0]["strategy"] = strategy
     queues = rendered(demo_data)["queues.conf"]
-    assert "[intake]\nstrategy=leastrecent\ntimeout=15\nretry=1\nwrapuptime=30\n" in queues
+    assert f"[intake]\nstrategy={strategy}\ntimeout=15\nretry=1\nwrapuptime=30\n" in queues
 
 
 def test_fallback_chain_is_rendered_in_order(demo_data: dict[str, Any]) -> None:
