@@ -93,7 +93,8 @@ class Engine:
 
     async def start(self) -> None:
         """Re-sync with the PBX, then keep it in sync in the background."""
-        self._subscription = self.ami.subscribe(self._on_event)
+        # Filtered at the client: the engine never sees the stream of call events.
+        self._subscription = self.ami.subscribe(self._on_event, names=_WAKE_EVENTS)
         try:
             await self.sync()
         except BaseException:
@@ -134,8 +135,6 @@ class Engine:
                 self._deadline = self.clock.now() + _RETRY
 
     def _on_event(self, event: Event) -> None:
-        if event.name not in _WAKE_EVENTS:
-            return
         if isinstance(event, QueueMemberEvent):
             key = (event.queue, event.interface)
             if event.name in ("QueueMemberAdded", "QueueMemberRemoved") and key in self._own:
