@@ -158,19 +158,12 @@ def plan(
         want = wants.get(key)
         if key in seen or m.interface != interfaces[m.name]:
             # A duplicate, or an entry left from an older site file (app_queue keys
-            # members by interface): it goes, but never in the middle of a call.
-            if not m.busy:
-                commands.append(RemoveMember(m.queue, m.name, m.interface, "duplicate or stale"))
-            elif not _leaving(m):
-                commands.append(_pause_to_leave(m, "duplicate or stale"))
+            # members by interface).
+            commands += _take_out(m, "duplicate or stale")
             continue
         seen.add(key)
         if want is None:
-            if not m.busy:
-                commands.append(RemoveMember(m.queue, m.name, m.interface, _why_gone(m, db, now)))
-            elif not _leaving(m):
-                # Stop new calls now; the removal follows when this call ends.
-                commands.append(_pause_to_leave(m, _why_gone(m, db, now)))
+            commands += _take_out(m, _why_gone(m, db, now))
         elif want.paused and (not m.paused or _leaving(m)):
             commands.append(
                 PauseMember(m.queue, m.name, m.interface, True, MANUAL_REASON, want.why)
@@ -200,10 +193,15 @@ def _leaving(m: Member) -> bool:
     return m.paused and m.paused_reason == LEAVING_REASON
 
 
-def _pause_to_leave(m: Member, why: str) -> PauseMember:
-    return PauseMember(
+def _take_out(m: Member, why: str) -> list[Command]:
+    """Remove a member now, or, on a call, pause them (no new calls) until it ends."""
+    if not m.busy:
+        return [RemoveMember(m.queue, m.name, m.interface, why)]
+    if _leaving(m):
+        return []  # already paused to leave; the end of the call brings the removal
+    return [PauseMember(
         m.queue, m.name, m.interface, True, LEAVING_REASON, f"{why}; leaves after the current call"
-    )
+    )]
 
 
 def _why_gone(m: Member, db: DbState, now: datetime) -> str:
