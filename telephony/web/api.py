@@ -108,16 +108,17 @@ async def status(request: web.Request) -> web.Response:
             {
                 "id": a.id, "name": a.name, "extension": a.extension,
                 "direct_line": a.direct_line,
-                "focus": None if not _focused(db, a.id, now) else {
-                    "until": None if db.focus[a.id].until is None
-                    else datetime.fromtimestamp(db.focus[a.id].until or 0, UTC).isoformat(),
-                },
+                "focus": {"until": _iso(db.focus[a.id].until)} if _focused(db, a.id, now) else None,
                 "skills": dict(a.skills),
             }
             for a in engine.site.agents
         ],
         "cases": db.cases,
     })
+
+
+def _iso(stamp: int | None) -> str | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
 
 
 def _focused(db: DbState, agent: str, now: float) -> bool:
@@ -136,7 +137,7 @@ async def member_action(request: web.Request) -> web.Response:
     entry = await engine.override(request.match_info["group"], request.match_info["agent"], action)
     return web.json_response({
         "group": entry.group, "agent": entry.agent, "action": entry.action.value,
-        "until": datetime.fromtimestamp(entry.until, UTC).isoformat(),
+        "until": _iso(entry.until),
     })
 
 
@@ -169,7 +170,7 @@ async def put_focus(request: web.Request) -> web.Response:
     focus = await engine.set_focus(request.match_info["agent"], until)
     return web.json_response({
         "agent": focus.agent,
-        "until": None if focus.until is None else datetime.fromtimestamp(focus.until, UTC).isoformat(),
+        "until": _iso(focus.until),
     })
 
 
