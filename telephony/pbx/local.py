@@ -189,7 +189,8 @@ class LocalPbx:
         if backend.is_running():
             self._wait_ready(backend, ami_port)
             return self._info(backend, ami_port, sip_port)
-        self._check_ports_free(ami_port, sip_port)
+        # A just-killed Asterisk's sockets can outlive its exit by a moment.
+        self._check_ports_free(ami_port, sip_port, wait=5.0)
         return self._start(backend, ami_port, sip_port)
 
     def cli(self, command: str) -> str:
@@ -222,12 +223,17 @@ class LocalPbx:
         # Site files win over a base file of the same name.
         write_config_dir(backend.config_dir, {**base_files(backend.directories()), **rendered})
 
-    def _check_ports_free(self, ami_port: int, sip_port: int) -> None:
-        busy = []
-        if tcp_port_in_use(HOST, ami_port):
-            busy.append(f"AMI port {HOST}:{ami_port} (tcp)")
-        if udp_port_in_use(HOST, sip_port):
-            busy.append(f"SIP port {HOST}:{sip_port} (udp)")
+    def _check_ports_free(self, ami_port: int, sip_port: int, *, wait: float = 0.0) -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            busy = []
+            if tcp_port_in_use(HOST, ami_port):
+                busy.append(f"AMI port {HOST}:{ami_port} (tcp)")
+            if udp_port_in_use(HOST, sip_port):
+                busy.append(f"SIP port {HOST}:{sip_port} (udp)")
+            if not busy or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         if busy:
             raise PbxError(
                 f"{' and '.join(busy)} already in use by another program "
