@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+from pbx_support import StartEngine
 
 from telephony.ami import AmiClient
 from telephony.ami.events import QueueMember
 from telephony.config import Site
 from telephony.engine.engine import Engine
 from telephony.routing.clock import ManualClock
-
-StartEngine = Callable[[datetime], Awaitable[tuple[Engine, ManualClock]]]
-
-
-async def queue_members(ami: AmiClient, queue: str) -> list[str]:
-    """Member names of a queue, as app_queue reports them (duplicates kept)."""
-    listing = await ami.send_list("QueueStatus", Queue=queue)
-    return sorted(e.member_name for e in listing.events if isinstance(e, QueueMember))
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pbx_support import StartEngine, queue_members
 
 from telephony.ami import AmiClient
 from telephony.web.api import make_app
-from tests.pbx.conftest import StartEngine, queue_members
 
 pytestmark = pytest.mark.pbx
 

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from pbx_support import queue_members
 
 from telephony.ami import AmiClient
 from telephony.config import Site
 from telephony.testing.phones import PhoneKit
-from tests.pbx.conftest import queue_members
 
 pytestmark = pytest.mark.pbx
 

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pbx_support import StartEngine, queue_members
 
 from telephony.ami import AmiClient
 from telephony.testing.phones import PhoneKit
-from tests.pbx.conftest import StartEngine, queue_members
 
 pytestmark = pytest.mark.pbx
 

@@ -8,12 +8,12 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+from pbx_support import StartEngine, queue_members
 
 from telephony.ami import AmiClient
 from telephony.ami.events import QueueMemberRemoved
 from telephony.routing.astdb import OverrideAction
 from telephony.testing.phones import PhoneKit
-from tests.pbx.conftest import StartEngine, queue_members
 
 pytestmark = pytest.mark.pbx
 
