@@ -15,26 +15,33 @@ import pytest
 from pbx_support import queue_members
 
 from telephony.ami import AmiClient
-from telephony.config import Site
+from telephony.config import Site, demo_site_path
 from telephony.testing.phones import PhoneKit
+from telephony.testing.plugin import site_path
 
 pytestmark = pytest.mark.pbx
 
-SITE = Path(__file__).with_name("site.yaml")
-API = "http://127.0.0.1:18080"
 
 
-def _health() -> bool:
+@pytest.fixture
+def site_file(pytestconfig: pytest.Config) -> Path:
+    """The site file the session's PBX runs (so the engine process sees the same one)."""
+    return site_path(pytestconfig) or demo_site_path()
+
+
+def _health(api: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{API}/api/health", timeout=1) as response:
+        with urllib.request.urlopen(f"{api}/api/health", timeout=1) as response:
             return bool(json.loads(response.read())["ok"])
     except OSError:
         return False
 
 
-async def _until_healthy(process: asyncio.subprocess.Process, timeout: float = 20) -> None:
+async def _until_healthy(
+    process: asyncio.subprocess.Process, api: str, timeout: float = 20
+) -> None:
     async def poll() -> None:
-        while not await asyncio.to_thread(_health):
+        while not await asyncio.to_thread(_health, api):
             if process.returncode is not None:
                 raise AssertionError(f"telephony run exited with {process.returncode}")
             await asyncio.sleep(0.1)
@@ -43,18 +50,18 @@ async def _until_healthy(process: asyncio.subprocess.Process, timeout: float = 2
 
 @pytest.fixture
 async def engine_process(
-    clean_pbx: AmiClient, pbx_site: Site
+    clean_pbx: AmiClient, pbx_site: Site, site_file: Path
 ) -> AsyncIterator[Callable[[], Awaitable[asyncio.subprocess.Process]]]:
     started: list[asyncio.subprocess.Process] = []
 
     async def start() -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "telephony", "run", str(SITE),
+            sys.executable, "-m", "telephony", "run", str(site_file),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ},
         )
         started.append(process)
-        await _until_healthy(process)
+        await _until_healthy(process, f"http://127.0.0.1:{pbx_site.api.port}")
         return process
 
     yield start
@@ -86,9 +93,9 @@ async def test_killing_the_engine_during_a_call_drops_no_call_and_a_restart_resy
     await call.wait_ended()
 
 
-async def _cli(*args: str) -> tuple[int, str]:
+async def _cli(site_file: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "telephony", *args, "--config", str(SITE),
+        sys.executable, "-m", "telephony", *args, "--config", str(site_file),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
@@ -96,20 +103,21 @@ async def _cli(*args: str) -> tuple[int, str]:
 
 
 async def test_agent_commands_drive_the_running_engine(
-    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], ami: AmiClient
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], ami: AmiClient,
+    site_file: Path,
 ) -> None:
     await engine_process()
 
-    assert (await _cli("agent", "leave", "rota", "dana"))[0] == 0
+    assert (await _cli(site_file, "agent", "leave", "rota", "dana"))[0] == 0
     assert await queue_members(ami, "rota") == ["chen"]
-    assert (await _cli("agent", "join", "rota", "dana"))[0] == 0
+    assert (await _cli(site_file, "agent", "join", "rota", "dana"))[0] == 0
     assert await queue_members(ami, "rota") == ["chen", "dana"]
 
 
 async def test_agent_command_for_an_unknown_agent_names_it(
-    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]],
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], site_file: Path,
 ) -> None:
     await engine_process()
-    code, out = await _cli("agent", "pause", "rota", "zed")
+    code, out = await _cli(site_file, "agent", "pause", "rota", "zed")
     assert code == 1
     assert out.strip() == "agent: unknown agent 'zed'"
