@@ -2,17 +2,26 @@
 
 ``from telephony.ami import AmiClient`` is the usual entry point; see
 :mod:`telephony.ami.client` for its guarantees (ActionID matching, no silent
-re-send after a reconnect, auth failures never retried).
+re-send after a reconnect, auth failures never retried, ``wanted_events`` turned
+into a per-connection server-side event filter).
 """
 
-from telephony.ami.client import AmiClient, ConnectionState, EventCallback, Subscription
+from telephony.ami.client import (
+    SYNTHETIC_EVENTS,
+    AmiClient,
+    ConnectionState,
+    EventCallback,
+    Subscription,
+)
 from telephony.ami.errors import (
     AmiActionError,
     AmiAuthError,
     AmiConnectionError,
     AmiError,
+    AmiFilterError,
     AmiTimeout,
     InvalidAction,
+    InvalidSubscription,
     ProtocolError,
 )
 from telephony.ami.events import (
@@ -32,12 +41,14 @@ from telephony.ami.protocol import NEED_DATA, Action, AmiProtocol, NeedData, enc
 
 __all__ = [
     "NEED_DATA",
+    "SYNTHETIC_EVENTS",
     "Action",
     "AmiActionError",
     "AmiAuthError",
     "AmiClient",
     "AmiConnectionError",
     "AmiError",
+    "AmiFilterError",
     "AmiProtocol",
     "AmiTimeout",
     "Connected",
@@ -47,6 +58,7 @@ __all__ = [
     "EventCallback",
     "Greeting",
     "InvalidAction",
+    "InvalidSubscription",
     "ListResponse",
     "Message",
     "MessageKind",

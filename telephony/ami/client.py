@@ -20,6 +20,20 @@ Guarantees:
 * An idle connection is probed with ``Ping`` every ``ping_interval`` seconds; no
   answer within ``ping_timeout`` aborts it, which triggers the reconnect.
 * The secret is never logged or shown in ``repr``.
+
+Event volume: Asterisk sends about 146 events per call to a user with ``read=all``
+(VarSet alone 105), and a client that needs a handful of names should not pay for
+the rest. ``wanted_events`` names the events a client needs; after every Login -
+the first and each reconnect, before ``Connected``/``Reconnected`` is delivered -
+the client adds one AMI ``Filter`` per name (``MatchCriteria: name(<event>)``), so
+Asterisk drops every other event before it is even written to the socket. The
+filter belongs to that one connection: other sessions of the same AMI user (the
+test kit's, an operator's) still get everything. Answers to list actions
+(QueueStatus, DBGetTree ...) are responses to Asterisk, not events, and arrive
+under any filter. A filter Asterisk refuses raises :class:`AmiFilterError`; it is
+never silently dropped in favour of an unfiltered connection. Whatever still
+arrives is checked by name on the raw frame first: an event no subscriber or
+waiter wants is never turned into a typed object.
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ import itertools
 import logging
 import os
 import random
+import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
@@ -40,7 +55,10 @@ from telephony.ami.errors import (
     AmiAuthError,
     AmiConnectionError,
     AmiError,
+    AmiFilterError,
     AmiTimeout,
+    InvalidAction,
+    InvalidSubscription,
     ProtocolError,
 )
 from telephony.ami.events import (
@@ -58,11 +76,18 @@ from telephony.ami.events import (
 )
 from telephony.ami.protocol import Action, AmiProtocol, HeaderValue
 
-__all__ = ["AmiClient", "ConnectionState", "EventCallback", "Subscription"]
+__all__ = ["SYNTHETIC_EVENTS", "AmiClient", "ConnectionState", "EventCallback", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], "Awaitable[None] | None"]
+
+#: Events the client makes itself: always delivered, never part of a server-side filter.
+SYNTHETIC_EVENTS = frozenset({"Connected", "Disconnected", "Reconnected"})
+_SYNTHETIC_LOW = frozenset(name.lower() for name in SYNTHETIC_EVENTS)
+# An event name goes into ``MatchCriteria: name(...)``: a comma or parenthesis would
+# change the criteria, so only the characters Asterisk's event names use pass.
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 class _SecretLike(Protocol):
@@ -96,6 +121,7 @@ class Subscription:
         )
 
     def wants(self, name: str) -> bool:
+        """True if an event called ``name`` (any case) goes to this subscriber."""
         return self.names is None or name.lower() in self.names
 
     def _put(self, event: Event) -> None:
@@ -122,6 +148,7 @@ class Subscription:
     def close(self) -> None:
         """Stop delivering; the worker task is cancelled (await :meth:`aclose` to wait)."""
         self._client._subscriptions.discard(self)
+        self._client._update_interest()
         self._task.cancel()
 
     async def aclose(self) -> None:
@@ -148,6 +175,7 @@ class _Pending:
 class _Waiter:
     predicate: Callable[[Event], bool]
     future: asyncio.Future[Event]
+    names: frozenset[str] | None  # lower-cased; None: any event may match
 
 
 class _Transport(asyncio.Protocol):
@@ -195,6 +223,15 @@ class AmiClient:
     ``secret`` may be a ``str`` or an object with ``get_secret_value()`` (pydantic
     ``SecretStr``). ``events`` is sent as the Login ``Events`` header (``"on"``,
     ``"off"`` or a class list such as ``"call,agent"``).
+
+    ``wanted_events``: ``None`` (default) receives every event the AMI user may read.
+    A collection of event names (``{"QueueMemberStatus", "AgentComplete"}``) makes
+    Asterisk send only those on this connection (see the module docstring); names
+    of :data:`SYNTHETIC_EVENTS` are allowed and ignored for the filter, since the
+    client makes those itself. An empty collection logs in with ``Events: off``:
+    actions and list answers only. :meth:`subscribe` and :meth:`wait_event` refuse
+    names outside the set (:class:`InvalidSubscription`). To receive more, extend
+    the set: that is the one place a client's event needs are written down.
     """
 
     def __init__(
@@ -212,6 +249,7 @@ class AmiClient:
         ping_interval: float | None = 10.0,
         ping_timeout: float | None = None,
         events: str = "on",
+        wanted_events: Collection[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -229,10 +267,18 @@ class AmiClient:
             else min(action_timeout, ping_interval or action_timeout)
         )
         self.events = events
+        self.wanted_events = _server_filter(wanted_events)
+        # lower-cased for the per-event check; None: no filter
+        self._wanted_low = (
+            None if self.wanted_events is None else frozenset(n.lower() for n in self.wanted_events)
+        )
         self.state = ConnectionState.NEW
         self.greeting: Greeting | None = None
         self.last_error: BaseException | None = None
         self.reconnects = 0
+        # Event frames read off the wire (list answers included), before any check:
+        # what the PBX's filter let through, for logs, tests and benchmarks.
+        self.events_received = 0
 
         self._ids = itertools.count(1)
         self._id_prefix = f"tel-{os.getpid()}-{id(self) & 0xFFFF:04x}"
@@ -245,8 +291,12 @@ class AmiClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._protocol_error: ProtocolError | None = None
         self._drop_reason: str | None = None
-        # events read while logging in, delivered after Connected/Reconnected
-        self._held: list[Event] | None = None
+        # event frames read while logging in, delivered after Connected/Reconnected
+        self._held: list[Message] | None = None
+        # lower-cased names some subscriber or waiter wants; None: someone wants all
+        self._interest: frozenset[str] | None = frozenset()
+        # list actions in flight: only then can an event belong to one (ActionID check)
+        self._lists_pending = 0
         self._last_rx = 0.0
         self._has_db_get_tree: bool | None = None
         self._lock = asyncio.Lock()  # serialises connect/close lifecycle changes
@@ -359,7 +409,7 @@ class AmiClient:
                     (
                         ("Username", self.username),
                         ("Secret", self._secret_value()),
-                        ("Events", self.events),
+                        ("Events", self._login_events()),
                     ),
                     timeout=None,
                     any_state=True,
@@ -373,6 +423,7 @@ class AmiClient:
                         else AmiConnectionError
                     )
                     raise error(f"AMI login as {self.username!r} refused: {response.message}")
+                await self._install_filter()
         except TimeoutError as exc:
             self._held = None
             self._abort(conn)
@@ -385,12 +436,60 @@ class AmiClient:
             self._abort(conn)
             raise
 
+    def _login_events(self) -> str:
+        """The Login ``Events`` header: ``off`` when the client wants no events at all."""
+        if self.wanted_events is not None and not self.wanted_events:
+            return "off"
+        return self.events
+
+    async def _install_filter(self) -> None:
+        """Ask Asterisk to send only ``wanted_events`` on the connection just logged in.
+
+        One ``Filter`` action per name, all written at once (Asterisk answers them in
+        order; several ``name()`` filters on a session are alternatives). Runs inside
+        :meth:`_open`, so no subscriber hears Connected/Reconnected - and no engine
+        re-syncs - before the filter is in place. Raises :class:`AmiFilterError` if
+        Asterisk refuses any of them.
+        """
+        names = sorted(self.wanted_events or ())
+        if not names:
+            return
+        results = await asyncio.gather(
+            *(
+                self._request(
+                    "Filter",
+                    (("Operation", "Add"), ("MatchCriteria", f"name({name})")),
+                    timeout=None,  # inside connect_timeout already
+                    any_state=True,
+                )
+                for name in names
+            ),
+            return_exceptions=True,
+        )
+        refused: list[tuple[str, Response]] = []
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            if not result.success:
+                refused.append((name, result))
+        if refused:
+            message = refused[0][1].message or refused[0][1].status
+            hint = ""
+            if "permission" in message.lower():
+                hint = " (the Filter action needs write=system for this AMI user)"
+            elif "formatted incorrectly" in message.lower():
+                hint = " (this PBX may not support MatchCriteria name() filters; Asterisk 22 does)"
+            raise AmiFilterError(
+                f"Asterisk refused the AMI event filter for "
+                f"{', '.join(name for name, _ in refused)}: {message}{hint}"
+            )
+
     def _release_held(self, first: Event) -> None:
         """Deliver Connected/Reconnected, then the events read during Login, in order."""
         held, self._held = self._held or [], None
         self._dispatch(first)
-        for event in held:
-            self._dispatch(event)
+        for message in held:
+            self._deliver(message)
 
     def _abort(self, conn: _Transport | None) -> None:
         if conn is not None and conn.transport is not None:
@@ -422,12 +521,15 @@ class AmiClient:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 try:
                     await self._open()
-                except AmiAuthError as exc:
-                    log.error("AMI re-login refused, giving up: %s", exc)
+                except (AmiAuthError, AmiFilterError) as exc:
+                    # Final either way: retrying cannot change the secret, and going on
+                    # without the filter would flood this client with every event.
+                    what = "re-login" if isinstance(exc, AmiAuthError) else "event filter"
+                    log.error("AMI %s refused, giving up: %s", what, exc)
                     self.last_error = exc
                     self.state = ConnectionState.CLOSED
                     self._fail_waiters(exc)
-                    self._dispatch(Disconnected(reason=f"re-login refused: {exc}"))
+                    self._dispatch(Disconnected(reason=f"{what} refused: {exc}"))
                     return
                 except (AmiError, OSError) as exc:
                     self.last_error = exc
@@ -479,6 +581,7 @@ class AmiClient:
             if kind is MessageKind.RESPONSE:
                 self._on_response(item)
             elif kind is MessageKind.EVENT:
+                self.events_received += 1
                 self._on_event(item)
             else:
                 log.warning("AMI frame that is neither event nor response: %r", item.parts[:1])
@@ -502,7 +605,9 @@ class AmiClient:
                 pending.future.set_result(ListResponse(response, (), None))
 
     def _on_event(self, message: Message) -> None:
-        action_id = message.get("ActionID")
+        # Only while a list action is in flight can an event belong to one; otherwise
+        # the ActionID lookup (a scan of the frame's lines) is skipped.
+        action_id = message.get("ActionID") if self._lists_pending else None
         if action_id is not None:
             pending = self._pending.get(action_id)
             if pending is not None and pending.is_list:
@@ -521,14 +626,30 @@ class AmiClient:
                     pending.events.append(event)
                 return
         if self._held is not None:
-            self._held.append(parse_event(message))
-        elif self._subscriptions or self._waiters:
-            self._dispatch(parse_event(message))
+            self._held.append(message)
+        else:
+            self._deliver(message)
 
-    def _dispatch(self, event: Event) -> None:
-        name = event.name
+    def _deliver(self, message: Message) -> None:
+        """Type and dispatch one event frame - unless nobody can want it.
+
+        The name is read from the raw first line and checked before anything is
+        built: against ``wanted_events`` (frames Asterisk sent before the filter took
+        effect) and against what subscribers and waiters asked for.
+        """
+        low = message.name.lower()
+        wanted = self._wanted_low
+        if wanted is not None and low not in wanted:
+            return
+        interest = self._interest
+        if interest is not None and low not in interest:
+            return
+        self._dispatch(parse_event(message), low)
+
+    def _dispatch(self, event: Event, low: str | None = None) -> None:
+        name = event.name.lower() if low is None else low
         for sub in self._subscriptions:
-            if sub.wants(name):
+            if sub.names is None or name in sub.names:
                 sub._put(event)
         if self._waiters:
             keep: list[_Waiter] = []
@@ -544,7 +665,35 @@ class AmiClient:
                     waiter.future.set_result(event)
                 else:
                     keep.append(waiter)
-            self._waiters = keep
+            if len(keep) != len(self._waiters):
+                self._waiters = keep
+                self._update_interest()
+
+    def _update_interest(self) -> None:
+        """Recompute the event names anyone listens for (after (un)subscribing, waiting)."""
+        wanted: list[frozenset[str] | None] = [s.names for s in self._subscriptions]
+        wanted += [w.names for w in self._waiters]
+        names: set[str] = set()
+        for each in wanted:
+            if each is None:
+                self._interest = None
+                return
+            names |= each
+        self._interest = frozenset(names)
+
+    def _check_wanted(self, names: Collection[str] | None, what: str) -> None:
+        """Refuse names the server-side filter keeps out: they would never arrive."""
+        if names is None or self._wanted_low is None:
+            return
+        left_out = sorted(
+            n for n in names if n.lower() not in self._wanted_low | _SYNTHETIC_LOW
+        )
+        if left_out:
+            raise InvalidSubscription(
+                f"{what}: {', '.join(left_out)} not in this client's wanted_events "
+                f"({', '.join(sorted(self.wanted_events or ())) or 'none'}): Asterisk "
+                "never sends them on this connection"
+            )
 
     def _on_lost(self, conn: _Transport, exc: Exception | None) -> None:
         if conn is not self._conn:
@@ -586,6 +735,7 @@ class AmiClient:
 
     def _fail_waiters(self, error: BaseException) -> None:
         waiters, self._waiters = self._waiters, []
+        self._update_interest()
         for waiter in waiters:
             if not waiter.future.done():
                 waiter.future.set_exception(error)
@@ -594,6 +744,7 @@ class AmiClient:
     async def _stop_subscribers(self) -> None:
         subs = list(self._subscriptions)
         self._subscriptions.clear()
+        self._update_interest()
         for sub in subs:
             sub._task.cancel()
         for sub in subs:
@@ -627,8 +778,10 @@ class AmiClient:
         self._pending[action.action_id] = _Pending(name, future, is_list)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("AMI -> %s ActionID=%s", name, action.action_id)  # never headers
-        conn.write(core.data_to_send())
+        if is_list:
+            self._lists_pending += 1
         try:
+            conn.write(core.data_to_send())
             if timeout is None:
                 return await future
             async with asyncio.timeout(timeout):
@@ -637,6 +790,8 @@ class AmiClient:
             raise AmiTimeout(f"{name}: no answer within {timeout}s") from exc
         finally:
             self._pending.pop(action.action_id, None)
+            if is_list:
+                self._lists_pending -= 1
 
     async def send(
         self,
@@ -737,11 +892,14 @@ class AmiClient:
 
         Synthetic :class:`Connected`, :class:`Disconnected` and :class:`Reconnected`
         events are included (filter by those names too). Call from a running loop.
+        Raises :class:`InvalidSubscription` for a name outside ``wanted_events``.
         """
         if self.state is ConnectionState.CLOSED:
             raise AmiError("subscribe() on a closed client")
+        self._check_wanted(names, "subscribe()")
         sub = Subscription(self, callback, names)
         self._subscriptions.add(sub)
+        self._update_interest()
         return sub
 
     def wait_event(
@@ -756,8 +914,12 @@ class AmiClient:
         The waiter is registered when ``wait_event`` is *called*, so
         ``w = client.wait_event(...); await client.send(...); ev = await w`` cannot
         miss an event that arrives with or before the response. The predicate runs
-        on the read path: keep it cheap. Raises :class:`AmiTimeout`.
+        on the read path: keep it cheap; give ``names`` too where you can, so events of
+        other names are not even typed while the waiter waits. Raises
+        :class:`AmiTimeout`, or :class:`InvalidSubscription` (at once) for a name
+        outside ``wanted_events``.
         """
+        self._check_wanted(names, "wait_event()")
         wanted = frozenset(n.lower() for n in names) if names is not None else None
 
         def match(event: Event) -> bool:
@@ -766,8 +928,9 @@ class AmiClient:
             return predicate(event) if predicate is not None else True
 
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(match, future)
+        waiter = _Waiter(match, future, wanted)
         self._waiters.append(waiter)
+        self._update_interest()
         return self._await_waiter(waiter, timeout)
 
     async def _await_waiter(self, waiter: _Waiter, timeout: float) -> Event:
@@ -779,6 +942,23 @@ class AmiClient:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+                self._update_interest()
+
+
+def _server_filter(names: Collection[str] | None) -> frozenset[str] | None:
+    """``wanted_events`` without the synthetic names, each checked to be an event name."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        # A bare string is a collection of characters: surely meant as one name.
+        raise InvalidAction(f"wanted_events: give a collection of names, not the string {names!r}")
+    out: set[str] = set()
+    for name in names:
+        if not _EVENT_NAME.fullmatch(name):
+            raise InvalidAction(f"wanted_events: {name!r} is not an AMI event name")
+        if name.lower() not in _SYNTHETIC_LOW:
+            out.add(name)
+    return frozenset(out)
 
 
 def _merge(

@@ -38,6 +38,24 @@ class AmiAuthError(AmiConnectionError):
     """Asterisk rejected the Login (wrong username or secret). Never retried."""
 
 
+class AmiFilterError(AmiConnectionError):
+    """Asterisk refused the server-side event filter of a client with ``wanted_events``.
+
+    Never retried and never ignored: without the filter the connection would carry
+    every event (about 146 per call), which is exactly what the filter is there to
+    prevent. Typical causes: the AMI user lacks ``write=system`` (the ``Filter``
+    action needs it), or the PBX does not know ``MatchCriteria: name(...)``.
+    """
+
+
+class InvalidSubscription(AmiError, ValueError):
+    """A subscription or event wait names events the client's filter keeps out.
+
+    Local misuse: such a subscriber would silently never hear of those events, so
+    the names must be added to the client's ``wanted_events`` instead.
+    """
+
+
 class AmiTimeout(AmiError, TimeoutError):
     """No answer within the configured time (action, list, connect or event wait)."""
 

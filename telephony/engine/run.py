@@ -14,12 +14,13 @@ from telephony.ami import (
     AmiClient,
     AmiConnectionError,
     AmiError,
+    AmiFilterError,
     ConnectionState,
     Disconnected,
     Event,
 )
 from telephony.config.models import Site
-from telephony.engine.engine import Engine
+from telephony.engine.engine import AMI_EVENTS, Engine
 from telephony.routing.clock import Clock, SystemClock
 from telephony.web.api import make_app
 
@@ -29,19 +30,24 @@ log = logging.getLogger("telephony.engine")
 async def connect(site: Site, stop: asyncio.Event, *, max_backoff: float = 5.0) -> AmiClient | None:
     """Connect to the site's AMI, waiting (with capped backoff) for the PBX to come up.
 
-    Returns None if `stop` is set first. A wrong secret is fatal at once: retrying
-    would never help.
+    Returns None if `stop` is set first. A wrong secret or a refused event filter is
+    fatal at once: retrying would never help.
+
+    The connection carries only the events the engine reacts to (`AMI_EVENTS`),
+    filtered by Asterisk itself: at 100 calls/s that is about 300 events/s
+    instead of 14,600 (bench/surge.py).
     """
     delay = 0.2
     while not stop.is_set():
         client = AmiClient(
             "127.0.0.1", site.pbx.ami_port, site.pbx.ami_username,
             site.pbx.ami_secret.get_secret_value(),
+            wanted_events=AMI_EVENTS,
         )
         try:
             await client.connect()
             return client
-        except AmiAuthError:
+        except (AmiAuthError, AmiFilterError):
             raise
         except AmiError as exc:
             log.warning("PBX not reachable on 127.0.0.1:%d (%s); retrying in %.1fs",

@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import telephony.ami.client
 from telephony.ami.client import AmiClient, ConnectionState
 from telephony.ami.errors import (
     AmiActionError,
     AmiAuthError,
     AmiConnectionError,
+    AmiFilterError,
     AmiTimeout,
     InvalidAction,
+    InvalidSubscription,
 )
 from telephony.ami.events import (
+    AgentComplete,
     Connected,
     DBGetTreeResponse,
     Disconnected,
@@ -32,6 +36,7 @@ from telephony.ami.events import (
     QueueMember,
     QueueMemberStatus,
     Reconnected,
+    parse_event,
 )
 from telephony.ami.protocol import AmiProtocol
 
@@ -145,6 +150,9 @@ class FakeAmi:
                     ("Message", "Thanks for all the fish."),
                 ]
             ]
+        if action == "Filter":
+            # Asterisk 22 accepts a name() criterion without a Filter header.
+            return [[("Response", "Success"), ("ActionID", aid), ("Message", "Success")]]
         if action == "Ping":
             return [
                 [
@@ -728,3 +736,201 @@ async def test_unanswered_ping_on_an_idle_connection_drops_and_reconnects(fake: 
         assert isinstance(await queue.get(), Reconnected)
     finally:
         await ami.close()
+
+
+# -- server-side event filter (wanted_events) and cheap dispatch -----------------------
+
+ENGINE_LIKE = frozenset({"QueueMemberStatus", "AgentComplete", "Reconnected"})
+
+
+def filters_sent(fake: FakeAmi) -> list[str]:
+    return [m.get("MatchCriteria") or "" for m in fake.actions("Filter")]
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every event the client turns into a typed object."""
+    parsed: list[str] = []
+
+    def counting(message: Message) -> Event:
+        parsed.append(message.name)
+        return parse_event(message)
+
+    monkeypatch.setattr(telephony.ami.client, "parse_event", counting)
+    return parsed
+
+
+async def test_wanted_events_become_one_name_filter_each_sent_right_after_login(
+    fake: FakeAmi,
+) -> None:
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    await ami.connect()
+    try:
+        actions = [m.get("Action") for m in fake.received]
+        assert actions == ["Login", "Filter", "Filter"]
+        assert sorted(filters_sent(fake)) == ["name(AgentComplete)", "name(QueueMemberStatus)"]
+        assert all(m.get("Operation") == "Add" for m in fake.actions("Filter"))
+        # synthetic names are the client's own: never asked of Asterisk
+        assert ami.wanted_events == frozenset({"QueueMemberStatus", "AgentComplete"})
+        assert fake.actions("Login")[0].get("Events") == "on"
+    finally:
+        await ami.close()
+
+
+async def test_without_wanted_events_no_filter_is_sent(fake: FakeAmi, client: AmiClient) -> None:
+    assert fake.actions("Filter") == [] and client.wanted_events is None
+
+
+async def test_no_wanted_events_at_all_logs_in_with_events_off(fake: FakeAmi) -> None:
+    ami = make_client(fake, wanted_events=["Reconnected"])
+    await ami.connect()
+    try:
+        assert fake.actions("Login")[0].get("Events") == "off"
+        assert fake.actions("Filter") == []
+    finally:
+        await ami.close()
+
+
+async def test_the_filter_is_back_in_place_before_reconnected_is_delivered(
+    fake: FakeAmi,
+) -> None:
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    await ami.connect()
+    held: list[Message] = []
+    fake.handlers["Filter"] = lambda request: held.append(request)  # answers held back
+    _seen, queue = collect(ami, ["Reconnected"])
+    try:
+        fake.drop()
+        while len(held) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert queue.empty(), "Reconnected before Asterisk confirmed the filter"
+        await fake.push(*[
+            [("Response", "Success"), ("ActionID", r.get("ActionID") or ""), ("Message", "Success")]
+            for r in held
+        ])
+        assert isinstance(await queue.get(), Reconnected)
+        assert len(fake.actions("Login")) == 2
+        assert sorted(m.get("MatchCriteria") or "" for m in held) == [
+            "name(AgentComplete)", "name(QueueMemberStatus)"
+        ]
+    finally:
+        await ami.close()
+
+
+def refuse_filter(request: Message) -> list[list[tuple[str, str]]]:
+    # What Asterisk 22 answers when the AMI user lacks write=system.
+    return [[
+        ("Response", "Error"), ("ActionID", request.get("ActionID") or ""),
+        ("Message", "Permission denied"),
+    ]]
+
+
+async def test_a_refused_filter_fails_connect_with_a_filter_error(fake: FakeAmi) -> None:
+    fake.handlers["Filter"] = refuse_filter
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    with pytest.raises(AmiFilterError, match="Permission denied.*write=system"):
+        await ami.connect()
+    assert ami.state is ConnectionState.CLOSED
+    assert len(fake.actions("Login")) == 1  # not retried
+
+
+async def test_a_filter_refused_after_a_reconnect_closes_the_client(fake: FakeAmi) -> None:
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    await ami.connect()
+    _seen, queue = collect(ami, ["Disconnected"])
+    fake.handlers["Filter"] = refuse_filter
+    fake.drop()
+    assert isinstance(await queue.get(), Disconnected)  # the loss
+    final = await queue.get()
+    assert isinstance(final, Disconnected) and "event filter refused" in final.reason
+    assert ami.state is ConnectionState.CLOSED
+    assert isinstance(ami.last_error, AmiFilterError)
+    await ami.close()
+
+
+async def test_list_answers_arrive_whatever_the_filter(fake: FakeAmi) -> None:
+    fake.handlers["QueueStatus"] = queue_status
+    ami = make_client(fake, wanted_events=["AgentComplete"])
+    await ami.connect()
+    try:
+        listing = await ami.send_list("QueueStatus")
+        assert [e.get("Name") for e in listing.events] == ["Åsa Öberg", "Bob"]
+    finally:
+        await ami.close()
+
+
+async def test_unwanted_events_that_still_arrive_are_dropped_unparsed(
+    fake: FakeAmi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Asterisk sends what happened between Login and the Filter answers unfiltered.
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    await ami.connect()
+    parsed = count_parses(monkeypatch)
+    seen, queue = collect(ami)  # every name: only the filter decides
+    try:
+        await fake.push(
+            *[[("Event", "VarSet"), ("Variable", "X"), ("Value", str(i))] for i in range(100)],
+            [("Event", "AgentComplete"), ("Queue", "intake"), ("MemberName", "asa")],
+        )
+        event = await queue.get()
+        assert isinstance(event, AgentComplete) and event.member_name == "asa"
+        assert parsed == ["AgentComplete"] and len(seen) == 1
+        assert ami.events_received >= 101  # they did cross the wire
+    finally:
+        await ami.close()
+
+
+async def test_events_nobody_listens_for_are_never_typed(
+    fake: FakeAmi, client: AmiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = count_parses(monkeypatch)
+    seen, queue = collect(client, ["QueueMemberStatus"])
+    await fake.push(
+        *[[("Event", "Newexten"), ("Application", "Set")] for _ in range(50)],
+        [("Event", "QueueMemberStatus"), ("Queue", "intake"), ("Status", "2")],
+    )
+    assert isinstance(await queue.get(), QueueMemberStatus)
+    assert parsed == ["QueueMemberStatus"] and len(seen) == 1
+
+
+async def test_a_waiter_for_any_name_sees_every_event_while_it_waits(
+    fake: FakeAmi, client: AmiClient
+) -> None:
+    waiter = client.wait_event(lambda e: e.get("Application") == "Dial", timeout=2.0)
+    await fake.push([("Event", "Newexten"), ("Application", "Dial")])
+    assert (await waiter).name == "Newexten"
+
+
+async def test_an_event_with_an_action_id_and_no_list_pending_goes_to_subscribers(
+    fake: FakeAmi, client: AmiClient
+) -> None:
+    _seen, queue = collect(client, ["OriginateResponse"])
+    await fake.push([("Event", "OriginateResponse"), ("ActionID", "x-1"), ("Response", "Success")])
+    assert (await queue.get()).get("ActionID") == "x-1"
+
+
+async def test_subscribing_to_events_the_filter_keeps_out_is_refused(fake: FakeAmi) -> None:
+    ami = make_client(fake, wanted_events=ENGINE_LIKE)
+    await ami.connect()
+    try:
+        with pytest.raises(InvalidSubscription, match="DialBegin.*never sends"):
+            ami.subscribe(lambda e: None, ["QueueMemberStatus", "DialBegin"])
+        with pytest.raises(InvalidSubscription, match="Hangup"):
+            ami.wait_event(names=["Hangup"])
+        # wanted names in any case, and the client's own events, are fine
+        ami.subscribe(lambda e: None, ["queuememberstatus", "Disconnected", "Reconnected"])
+    finally:
+        await ami.close()
+
+
+@pytest.mark.parametrize(
+    "names", [["name(x),action(exclude)"], ["Queue Member"], ["a\r\nb"], [""]]
+)
+def test_wanted_events_must_be_plain_event_names(names: list[str]) -> None:
+    with pytest.raises(InvalidAction, match="not an AMI event name"):
+        AmiClient("127.0.0.1", 1, "engine", SECRET, wanted_events=names)
+
+
+def test_wanted_events_refuses_a_bare_string() -> None:
+    with pytest.raises(InvalidAction, match="collection of names"):
+        AmiClient("127.0.0.1", 1, "engine", SECRET, wanted_events="QueueMemberStatus")
