@@ -1,4 +1,5 @@
-"""The three ways of running Asterisk: an installed binary, a container, a root file system.
+"""Running Asterisk: an installed binary or a root file system here, a container in
+`container.py`.
 
 Each backend knows where its config directory is, how to start Asterisk with it,
 how to tell whether that Asterisk still runs, and how to reach its CLI.
@@ -30,9 +31,6 @@ from telephony.pbx.procs import (
 )
 
 CLI_TIMEOUT = 30.0
-DOCKER_IMAGE = "telephony-asterisk:latest"
-DOCKER_CONTAINER = "telephony-pbx"
-ENV_DOCKER_IMAGE = "TELEPHONY_PBX_IMAGE"
 
 Progress = Callable[[str], None]
 
@@ -56,6 +54,9 @@ class Backend(ABC):
 
     def prepare(self, progress: Progress) -> None:
         """Make the backend ready to start (build what it needs); default: nothing."""
+
+    def publish(self, progress: Progress) -> None:
+        """After an explicit `pbx prepare`: offer what was built to other tools; default: nothing."""
 
     @abstractmethod
     def start(self) -> int | None:
@@ -294,100 +295,13 @@ class RootfsBackend(_ProcessBackend):
         return self.root / "var" / "log" / "asterisk" / "messages"
 
 
-class DockerBackend(Backend):
-    """Asterisk in a container from docker/Dockerfile, on the host network.
-
-    The image must exist (`docker build -t telephony-asterisk -f docker/Dockerfile .`);
-    the rendered config and the log directory are mounted from the state dir.
-    """
-
-    name: BackendName = "docker"
-
-    def __init__(self, layout: Layout, image: str | None = None) -> None:
-        super().__init__(layout)
-        self.image = image or os.environ.get(ENV_DOCKER_IMAGE) or DOCKER_IMAGE
-
-    @property
-    def config_dir(self) -> Path:
-        return self.layout.docker_root / "etc"
-
-    @property
-    def _log_dir(self) -> Path:
-        return self.layout.docker_root / "log"
-
-    def directories(self) -> dict[str, str]:
-        return dict(DEBIAN_DIRECTORIES)
-
-    def _docker(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PbxError(f"docker {args[0]} failed: {exc}") from exc
-
-    def start(self) -> None:
-        if self._docker("image", "inspect", self.image).returncode != 0:
-            raise PbxError(
-                f"Docker image {self.image} not found: build it with "
-                "`docker build -t telephony-asterisk -f docker/Dockerfile .` (see docker/README.md)"
-            )
-        self._log_dir.mkdir(parents=True, exist_ok=True)
-        self._docker("rm", "-f", DOCKER_CONTAINER)
-        result = self._docker(
-            "run", "--detach", "--name", DOCKER_CONTAINER,
-            # Host network: AMI and SIP bind 127.0.0.1 as configured, nothing is published.
-            "--network", "host",
-            "--volume", f"{self.config_dir}:/etc/asterisk",
-            "--volume", f"{self._log_dir}:/var/log/asterisk",
-            "--volume", "/etc/hosts:/etc/hosts:ro",
-            self.image, "asterisk", "-f", "-U", "root",
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise PbxError(f"docker run failed: {result.stderr.strip()}")
-
-    def running_pid(self) -> int | None:
-        result = self._docker("inspect", "--format", "{{.State.Running}}", DOCKER_CONTAINER)
-        return 0 if result.returncode == 0 and result.stdout.strip() == "true" else None
-
-    def wait_exit(self, timeout: float) -> bool:
-        if not self.is_running():
-            return True
-        try:
-            self._docker("wait", DOCKER_CONTAINER, timeout=timeout)
-        except PbxError:
-            pass  # `docker wait` timed out: report what the container does now.
-        return not self.is_running()
-
-    def cli_command(self, command: str) -> list[str]:
-        return ["docker", "exec", DOCKER_CONTAINER, "asterisk", "-rx", command]
-
-    def send_signal(self, signum: int) -> None:
-        self._docker("kill", "--signal", signal.Signals(signum).name, DOCKER_CONTAINER)
-
-    def after_stop(self) -> None:
-        super().after_stop()
-        self._docker("rm", "-f", DOCKER_CONTAINER)
-
-    def log_file(self) -> Path:
-        return self._log_dir / "messages"
-
-
-def docker_answers() -> bool:
-    """True when a Docker engine answers `docker info` (a client alone is not enough)."""
-    if shutil.which("docker") is None:
-        return False
-    try:
-        result = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
 def make_backend(name: BackendName, layout: Layout) -> Backend:
     """The backend object for a name."""
     if name == "path":
         return PathBackend(layout)
     if name == "docker":
-        return DockerBackend(layout)
+        # Imported here: the container backend builds on this module's Backend.
+        from telephony.pbx.container import ContainerBackend
+
+        return ContainerBackend(layout)
     return RootfsBackend(layout)

@@ -76,8 +76,8 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     pbx = _pbx(args)
-    pbx.prepare()
-    print(f"PBX backend ready (state dir {pbx.layout.state_dir})")
+    name = pbx.prepare()
+    print(f"PBX backend {name} ready (state dir {pbx.layout.state_dir})")
     return 0
 
 
@@ -105,13 +105,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "pbx",
         help="run a local Asterisk on 127.0.0.1",
         description="Run a local Asterisk on 127.0.0.1 (exit 3 from status/cli: not running).",
+        epilog=(
+            "Backend order when none is forced: an `asterisk` on PATH (path); else a "
+            "container, if this state directory has built its image before and the "
+            "container engine still has it (docker); else the cached Debian root file "
+            "system (rootfs). `--backend docker` builds the image when needed, with "
+            "Docker or Podman (whichever answers `info` first, or $TELEPHONY_CONTAINER_CLI). "
+            "State directory: $TELEPHONY_HOME, else ~/.cache/telephony."
+        ),
     )
     pbx.add_argument(
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="how to run Asterisk (default: $TELEPHONY_PBX_BACKEND, else asterisk on PATH, "
-        "else a Docker engine, else the cached Debian root file system)",
+        help="how to run Asterisk (default: $TELEPHONY_PBX_BACKEND, else the order below)",
     )
     commands = pbx.add_subparsers(dest="pbx_command", required=True)
 
@@ -130,7 +137,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     down = commands.add_parser("down", help="stop Asterisk (harmless when not running)")
     down.set_defaults(pbx_func=_cmd_down)
 
-    prepare = commands.add_parser("prepare", help="build or reuse the Asterisk root file system")
+    prepare = commands.add_parser(
+        "prepare",
+        help="build or reuse the Asterisk root file system (docker: and the container image, "
+        "tagged telephony-asterisk:latest for docker/compose.yaml)",
+    )
     prepare.set_defaults(pbx_func=_cmd_prepare)
 
     cli = commands.add_parser("cli", help='run an Asterisk CLI command, e.g. "core show version"')

@@ -12,13 +12,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from telephony.config import Site
-from telephony.pbx.backends import (
-    Backend,
-    PathBackend,
-    docker_answers,
-    make_backend,
-)
+from telephony.pbx.backends import Backend, PathBackend, make_backend
 from telephony.pbx.baseconf import base_files, write_config_dir
+from telephony.pbx.container import ContainerBackend
 from telephony.pbx.errors import BackendName, PbxError, PbxInfo
 from telephony.pbx.paths import Layout, choose_backend, default_state_dir, parse_backend
 from telephony.pbx.probe import LoginResult, ami_banner, ami_login, tcp_port_in_use, udp_port_in_use
@@ -38,7 +34,8 @@ class LocalPbx:
     """A local Asterisk for development and tests, bound to 127.0.0.1.
 
     `backend` (or $TELEPHONY_PBX_BACKEND) forces "path", "docker" or "rootfs";
-    otherwise an installed `asterisk` wins, then a Docker engine, then the rootfs.
+    otherwise an installed `asterisk` wins, then a container whose image this state
+    directory built earlier, then the rootfs (see `paths.choose_backend`).
     """
 
     def __init__(
@@ -68,7 +65,7 @@ class LocalPbx:
             self._requested,
             os.environ,
             has_asterisk=lambda: shutil.which("asterisk") is not None,
-            docker_answers=docker_answers,
+            container_ready=ContainerBackend(self.layout).image_ready,
         )
         return make_backend(name, self.layout)
 
@@ -112,9 +109,13 @@ class LocalPbx:
 
     # -- public API
 
-    def prepare(self) -> None:
-        """Build or reuse what the chosen backend needs (the rootfs); no-op otherwise."""
-        self._chosen().prepare(self._progress)
+    def prepare(self) -> BackendName:
+        """Build or reuse what the chosen backend needs (the rootfs, the container image)
+        and offer it to other tools (the image as `:latest`); the backend's name."""
+        backend = self._chosen()
+        backend.prepare(self._progress)
+        backend.publish(self._progress)
+        return backend.name
 
     def status(self) -> PbxInfo | None:
         """Where the PBX answers, or None when it is not running."""

@@ -39,6 +39,11 @@ class Layout:
         return self.state_dir / "asterisk-rootfs.lock"
 
     @property
+    def image_lock(self) -> Path:
+        """Held while this state directory's container image is built."""
+        return self.state_dir / "container-image.lock"
+
+    @property
     def run_dir(self) -> Path:
         """Per-instance files: pid file, state, Asterisk's captured output."""
         return self.state_dir / "pbx"
@@ -68,6 +73,11 @@ class Layout:
         """Host directories mounted into the Asterisk container."""
         return self.run_dir / "docker"
 
+    @property
+    def container_record(self) -> Path:
+        """Which container CLI, image and container this state directory uses."""
+        return self.docker_root / "container.json"
+
 
 def parse_backend(value: str) -> BackendName:
     """Validate a backend name given by the user or the environment."""
@@ -81,15 +91,21 @@ def choose_backend(
     requested: str | None,
     env: Mapping[str, str],
     has_asterisk: Callable[[], bool],
-    docker_answers: Callable[[], bool],
+    container_ready: Callable[[], bool],
 ) -> BackendName:
-    """The backend to start: the requested one, else $TELEPHONY_PBX_BACKEND, else
-    an `asterisk` on PATH, else a Docker engine that answers, else the root file system."""
+    """The backend to start: the requested one, else $TELEPHONY_PBX_BACKEND, else an
+    `asterisk` on PATH, else a container when this state directory already has its
+    image (built by an earlier `--backend docker`) and the engine still answers with
+    it, else the root file system.
+
+    An engine that merely answers is not enough: installing Podman must not move
+    runs that never asked for containers off the root file system.
+    """
     forced = requested or env.get(ENV_BACKEND) or None
     if forced is not None:
         return parse_backend(forced)
     if has_asterisk():
         return "path"
-    if docker_answers():
+    if container_ready():
         return "docker"
     return "rootfs"

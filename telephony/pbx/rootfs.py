@@ -53,7 +53,8 @@ def installed_version(root: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (created if missing) for the block."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with lock_file.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -69,7 +70,7 @@ def ensure_rootfs(root: Path, lock_file: Path, progress: Callable[[str], None]) 
     if version is not None:
         return version
     require_root("building the Asterisk root file system")
-    with _locked(lock_file):
+    with locked(lock_file):
         # Another process may have finished the build while we waited for the lock.
         version = installed_version(root)
         if version is not None:

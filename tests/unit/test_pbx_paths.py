@@ -37,36 +37,36 @@ def test_empty_variables_count_as_unset(tmp_path: Path) -> None:
 
 
 def test_an_installed_asterisk_is_preferred() -> None:
-    assert choose_backend(None, {}, has_asterisk=yes, docker_answers=yes) == "path"
+    assert choose_backend(None, {}, has_asterisk=yes, container_ready=yes) == "path"
 
 
-def test_docker_is_used_when_no_asterisk_is_installed() -> None:
-    assert choose_backend(None, {}, has_asterisk=no, docker_answers=yes) == "docker"
+def test_a_container_is_used_when_its_image_was_built_here_and_no_asterisk_is_installed() -> None:
+    assert choose_backend(None, {}, has_asterisk=no, container_ready=yes) == "docker"
 
 
-def test_the_rootfs_is_the_last_resort() -> None:
-    assert choose_backend(None, {}, has_asterisk=no, docker_answers=no) == "rootfs"
+def test_the_rootfs_is_used_when_no_container_image_was_built_here() -> None:
+    assert choose_backend(None, {}, has_asterisk=no, container_ready=no) == "rootfs"
 
 
 def test_the_environment_forces_a_backend() -> None:
     env = {"TELEPHONY_PBX_BACKEND": "rootfs"}
-    assert choose_backend(None, env, has_asterisk=yes, docker_answers=yes) == "rootfs"
+    assert choose_backend(None, env, has_asterisk=yes, container_ready=yes) == "rootfs"
 
 
 def test_an_explicit_backend_beats_the_environment() -> None:
     env = {"TELEPHONY_PBX_BACKEND": "rootfs"}
-    assert choose_backend("docker", env, has_asterisk=yes, docker_answers=no) == "docker"
+    assert choose_backend("docker", env, has_asterisk=yes, container_ready=no) == "docker"
 
 
 def test_forcing_a_backend_probes_nothing() -> None:
     def fail() -> bool:
         raise AssertionError("probed")
 
-    assert choose_backend("path", {}, has_asterisk=fail, docker_answers=fail) == "path"
+    assert choose_backend("path", {}, has_asterisk=fail, container_ready=fail) == "path"
 
 
 def test_an_unknown_backend_name_is_refused() -> None:
     with pytest.raises(PbxError, match="unknown PBX backend 'podman'"):
         choose_backend(
-            None, {"TELEPHONY_PBX_BACKEND": "podman"}, has_asterisk=yes, docker_answers=yes
+            None, {"TELEPHONY_PBX_BACKEND": "podman"}, has_asterisk=yes, container_ready=yes
         )
