@@ -145,8 +145,8 @@ class ContainerBackend(Backend):
         if record is None:
             raise PbxError("no container image prepared in this state directory")
         version = rootfs.installed_version(self.layout.rootfs)
-        for name in images.tag_latest(self.engine(), record.image, version):
-            progress(f"tagged {record.image} as {name}")
+        for image, name in images.tag_latest(self.engine(), record.image, version):
+            progress(f"tagged {image} as {name}")
 
     def image_ready(self) -> bool:
         """True when this state directory has built its image and the engine still has it."""
@@ -188,15 +188,25 @@ class ContainerBackend(Backend):
             raise PbxError(f"`{engine.cli} run` failed: {result.stderr.strip()}")
 
     def running_pid(self) -> int | None:
-        try:
-            result = self.engine().run(
-                "container", "inspect", "--format", "{{.State.Running}} {{.State.Pid}}",
-                self.container,
-            )  # fmt: skip
-        except PbxError:
-            return None  # no engine answers: nothing of ours can be running
+        """The container's host pid while it runs (0 when the engine reports none).
+
+        PbxError when the engine does not answer: "not running" would be a guess,
+        and `pbx down` would then forget a container that may still hold the ports.
+        """
+        engine = self.engine()
+        result = engine.run(
+            "container", "inspect", "--format", "{{.State.Running}} {{.State.Pid}}",
+            self.container,
+        )  # fmt: skip
+        if result.returncode != 0:
+            if _no_such_container(result.stderr):
+                return None
+            raise PbxError(
+                f"cannot ask {engine.cli} about container {self.container}: "
+                f"{result.stderr.strip() or f'exit {result.returncode}'}"
+            )
         running, _, pid = result.stdout.strip().partition(" ")
-        if result.returncode != 0 or running != "true":
+        if running != "true":
             return None
         # The host pid, for display; 0 where the engine runs in a VM and reports none.
         return int(pid) if pid.isdigit() else 0
@@ -217,8 +227,14 @@ class ContainerBackend(Backend):
         self.engine().run("kill", "--signal", signal.Signals(signum).name, self.container)
 
     def after_stop(self) -> None:
+        engine = self.engine()
+        result = engine.run("rm", "--force", self.container)
+        if result.returncode != 0 and not _no_such_container(result.stderr):
+            raise PbxError(
+                f"cannot remove container {self.container} with {engine.cli}: "
+                f"{result.stderr.strip()}"
+            )
         super().after_stop()
-        self.engine().run("rm", "--force", self.container)
 
     def log_tail(self, lines: int = 30, since: int = 0) -> str:
         text = super().log_tail(lines, since)
@@ -228,3 +244,8 @@ class ContainerBackend(Backend):
             return text
         output = (result.stdout + result.stderr).strip()
         return f"{text}\n--- {self.container} (container output) ---\n{output}" if output else text
+
+
+def _no_such_container(stderr: str) -> bool:
+    # Docker: "No such container: NAME" / "No such object"; Podman: "no such container".
+    return "no such" in stderr.lower()

@@ -7,7 +7,8 @@ things Docker does not (measured, ../shared/notes/libraries.md):
 - `--runtime runc`: crun fails on hosts with cgroups in hybrid mode;
 - explicit `--ulimit nofile/nproc`: Podman's default of 1048576 is above what the
   OCI runtime may set where root lacks CAP_SYS_RESOURCE, and runc then refuses to
-  start the container ("error setting rlimit ... operation not permitted");
+  start the container ("error setting rlimit ... operation not permitted"); Docker
+  gets them too, as its CLI may be talking to Podman's API socket;
 - `--network host` on `build` too, so apt inside a RUN step reaches the mirror.
 """
 
@@ -56,6 +57,7 @@ class Engine:
     kind: EngineKind
     # The OCI runtime Podman is told to use (None: its default); Docker picks its own.
     runtime: str | None = None
+    # None: the engine's defaults.
     limits: Limits | None = None
 
     def argv(self, *args: str) -> list[str]:
@@ -95,10 +97,14 @@ def has_runc() -> bool:
 
 
 def make_engine(cli: str, kind: EngineKind, *, runc_installed: bool) -> Engine:
-    """The Engine for a CLI of that kind, with Podman's runtime and limits filled in."""
-    if kind == "docker":
-        return Engine(cli, "docker")
+    """The Engine for a CLI of that kind, with Podman's runtime and the limits filled in.
+
+    Docker gets the same explicit limits: its CLI may be talking to Podman's API
+    socket (DOCKER_HOST), where the defaults fail just as they do for Podman.
+    """
     limits = limits_for(_hard(resource.RLIMIT_NOFILE), _hard(resource.RLIMIT_NPROC))
+    if kind == "docker":
+        return Engine(cli, "docker", limits=limits)
     return Engine(cli, "podman", runtime="runc" if runc_installed else None, limits=limits)
 
 
@@ -226,11 +232,17 @@ def build_argv(
     build_args: Mapping[str, str],
     labels: Mapping[str, str],
 ) -> list[str]:
-    """`build` of `dockerfile` in `context`, tagged and labelled."""
+    """`build` of `dockerfile` in `context`, tagged and labelled.
+
+    The limits go to Podman's own `build` only: Podman's Docker-compatible API
+    (a docker CLI with DOCKER_HOST on Podman's socket) answers 400 to `ulimits`
+    on a build, and its builds run without them.
+    """
+    limits = _resource_options(engine) if engine.kind == "podman" else []
     args = [option for key in sorted(build_args)
             for option in ("--build-arg", f"{key}={build_args[key]}")]  # fmt: skip
     return engine.argv(
-        "build", "--network", "host", *_resource_options(engine), *args,
+        "build", "--network", "host", *limits, *args,
         *_label_options(labels), "--tag", tag, "--file", str(dockerfile), str(context),
     )  # fmt: skip
 

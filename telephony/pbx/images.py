@@ -92,11 +92,17 @@ def stale_reason(wanted: Mapping[str, str], found: Mapping[str, str] | None) -> 
     if found is None:
         return "no image yet"
     changes = [
-        f"{key.removeprefix('org.telephony.')} {found.get(key, '(none)')} -> {value}"
+        f"{key.removeprefix('org.telephony.')} {_short(found.get(key, '(none)'))} -> {_short(value)}"
         for key, value in sorted(wanted.items())
         if found.get(key) != value
     ]
     return "; ".join(changes) or None
+
+
+def _short(value: str) -> str:
+    """A sha256 shortened for messages; anything else as it is."""
+    is_digest = len(value) == 64 and all(char in "0123456789abcdef" for char in value)
+    return value[:12] if is_digest else value
 
 
 def labels_of(engine: Engine, name: str) -> dict[str, str] | None:
@@ -231,10 +237,9 @@ def _build(
         )
 
 
-def tag_latest(engine: Engine, image: str, version: str | None) -> list[str]:
+def tag_latest(engine: Engine, image: str, version: str | None) -> list[tuple[str, str]]:
     """Tag the image (and its base) `:latest`, the names docker/compose.yaml and the
-    Dockerfile's default BASE use; the names tagged."""
-    tagged = []
+    Dockerfile's default BASE use; the (image, new name) pairs tagged."""
     pairs = [(image, f"{IMAGE_REPO}:{LATEST}")]
     if version is not None:
         pairs.append((base_name(version), f"{BASE_REPO}:{LATEST}"))
@@ -242,5 +247,4 @@ def tag_latest(engine: Engine, image: str, version: str | None) -> list[str]:
         result = engine.run("tag", source, target)
         if result.returncode != 0:
             raise PbxError(f"`{engine.cli} tag {source} {target}` failed: {result.stderr.strip()}")
-        tagged.append(target)
-    return tagged
+    return pairs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.pbx import LocalPbx
+from telephony.pbx import LocalPbx, PbxError
 from telephony.pbx.container import ASTDB_DIR, ContainerBackend, ContainerRecord
 from telephony.pbx.engines import Engine
 from telephony.pbx.paths import Layout
@@ -73,15 +73,24 @@ def test_an_image_is_not_ready_when_the_recorded_cli_is_gone(tmp_path: Path) -> 
     assert not backend(tmp_path).image_ready()
 
 
-def test_a_container_is_not_running_when_its_cli_is_gone(tmp_path: Path) -> None:
+def test_asking_about_a_container_whose_cli_is_gone_names_the_cli(tmp_path: Path) -> None:
     ContainerRecord("/nonexistent/docker", "docker", "img").write(Layout(tmp_path).container_record)
-    assert backend(tmp_path).running_pid() is None
+    with pytest.raises(PbxError, match="/nonexistent/docker"):
+        backend(tmp_path).running_pid()
 
 
-def test_status_reports_a_recorded_container_start_as_down_when_its_cli_is_gone(
-    tmp_path: Path,
-) -> None:
+def test_status_of_a_recorded_container_start_fails_when_its_cli_is_gone(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     ContainerRecord("/nonexistent/docker", "docker", "img").write(layout.container_record)
     layout.state_file.write_text('{"backend": "docker", "ami_port": 5038, "sip_port": 5060}')
-    assert LocalPbx(tmp_path).status() is None
+    with pytest.raises(PbxError, match="cannot run /nonexistent/docker"):
+        LocalPbx(tmp_path).status()
+
+
+def test_down_keeps_the_record_when_the_container_cannot_be_reached(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    ContainerRecord("/nonexistent/docker", "docker", "img").write(layout.container_record)
+    layout.state_file.write_text('{"backend": "docker", "ami_port": 5038, "sip_port": 5060}')
+    with pytest.raises(PbxError):
+        LocalPbx(tmp_path).down()
+    assert layout.state_file.exists()

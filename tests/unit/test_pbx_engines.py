@@ -25,7 +25,7 @@ from telephony.pbx.engines import (
 )
 
 PODMAN = Engine("/usr/bin/podman", "podman", runtime="runc", limits=Limits(20000, 32768))
-DOCKER = Engine("/usr/bin/docker", "docker")
+DOCKER = Engine("/usr/bin/docker", "docker", limits=Limits(20000, 32768))
 
 
 def installed(*names: str) -> Callable[[str], str | None]:
@@ -105,9 +105,11 @@ def test_podman_gets_runc_when_installed() -> None:
     assert make_engine("podman", "podman", runc_installed=False).runtime is None
 
 
-def test_docker_gets_neither_runtime_nor_limits() -> None:
-    engine = make_engine("docker", "docker", runc_installed=True)
-    assert (engine.runtime, engine.limits) == (None, None)
+def test_docker_gets_no_runtime_but_the_same_limits_as_podman() -> None:
+    docker = make_engine("docker", "docker", runc_installed=True)
+    podman = make_engine("podman", "podman", runc_installed=True)
+    assert docker.runtime is None
+    assert docker.limits == podman.limits is not None
 
 
 def test_limits_never_exceed_what_this_process_may_hand_down() -> None:
@@ -147,10 +149,11 @@ def test_podman_run_uses_runc_host_network_and_explicit_ulimits() -> None:
     ]  # fmt: skip
 
 
-def test_docker_run_uses_the_host_network_and_its_own_defaults() -> None:
+def test_docker_run_uses_the_host_network_and_the_same_ulimits() -> None:
     assert asterisk_run(DOCKER) == [
         "/usr/bin/docker", "run", "--detach",
         "--name", "telephony-pbx-abc", "--network", "host",
+        "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
         "--label", "org.telephony.state-dir=/s",
         "--volume", "/s/etc:/etc/asterisk", "--volume", "/etc/hosts:/etc/hosts:ro",
         "telephony-asterisk:abc", "asterisk", "-f",
@@ -180,6 +183,18 @@ def test_podman_build_gets_the_same_network_and_ulimits_as_run() -> None:
         "--label", "org.telephony.image=asterisk",
         "--tag", "telephony-asterisk:abc", "--file", "/tmp/ctx/Dockerfile", "/tmp/ctx",
     ]  # fmt: skip
+
+
+def test_docker_build_leaves_the_limits_to_the_engine() -> None:
+    argv = build_argv(
+        DOCKER,
+        context=Path("/tmp/ctx"),
+        dockerfile=Path("/tmp/ctx/Dockerfile"),
+        tag="t",
+        build_args={},
+        labels={},
+    )
+    assert "--ulimit" not in argv
 
 
 def test_import_labels_are_quoted_because_versions_contain_spaces() -> None:

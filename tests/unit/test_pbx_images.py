@@ -63,6 +63,12 @@ def test_a_changed_package_makes_the_image_stale_and_says_so() -> None:
     assert reason == "package-sha256 old -> new"
 
 
+def test_digests_are_shortened_in_the_reason() -> None:
+    old, new = "a" * 64, "b" * 64
+    reason = stale_reason(image_labels(VERSION, new), image_labels(VERSION, old))
+    assert reason == "package-sha256 aaaaaaaaaaaa -> bbbbbbbbbbbb"
+
+
 def test_a_new_asterisk_version_makes_the_image_stale() -> None:
     reason = stale_reason(image_labels("Asterisk 23", "abc"), image_labels(VERSION, "abc"))
     assert reason == f"asterisk-version {VERSION} -> Asterisk 23"
@@ -179,7 +185,10 @@ def test_a_missing_base_is_imported_from_the_tree(
 def test_latest_tags_name_the_image_and_its_base(tmp_path: Path, engine: Engine) -> None:
     have_images(engine, {"telephony-asterisk:abc": {}, base_name(VERSION): {}})
     tagged = tag_latest(engine, "telephony-asterisk:abc", VERSION)
-    assert tagged == ["telephony-asterisk:latest", "telephony-asterisk-base:latest"]
+    assert tagged == [
+        ("telephony-asterisk:abc", "telephony-asterisk:latest"),
+        (base_name(VERSION), "telephony-asterisk-base:latest"),
+    ]
 
 
 def test_the_dockerfile_ships_in_the_wheel() -> None:
