@@ -5,69 +5,39 @@ from __future__ import annotations
 import re
 from datetime import time
 from enum import StrEnum
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
-    SecretStr,
+    Tag,
     field_validator,
     model_validator,
 )
 
-_ID_RE = re.compile(r"^[a-z0-9_-]{1,40}$")
-NUMBER_RE = re.compile(r"^\+?[0-9]{1,20}$")
-# Characters that could end a value early or start a new one in pjsip.conf,
-# extensions.conf (argument lists, `${...}` expansion) or queues.conf.
-_NAME_FORBIDDEN = set(';[],"()\\$')
-_SECRET_FORBIDDEN = set(';"\\[],()$')
+from telephony.config import fields
+from telephony.config.fields import (
+    HeaderMatch,
+    Id,
+    IpAddress,
+    IpMatch,
+    Level,
+    Number,
+    Port,
+    RingSeconds,
+    Seconds,
+    Secret,
+    Text,
+    TimeZoneName,
+    UrgentPrefix,
+    shown,
+)
 
-
-def _check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid id: use 1-40 of a-z, 0-9, '_' and '-'"
-        )
-    return value
-
-
-def _check_number(value: str) -> str:
-    if not NUMBER_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a number: use digits, with an optional leading '+'")
-    return value
-
-
-def _check_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    for ch in value:
-        if ch in _NAME_FORBIDDEN:
-            raise ValueError(f"must not contain {ch!r}: it would break out of the generated config")
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
-            raise ValueError("must not contain control characters such as a newline")
-    return value
-
-
-def _check_secret(value: SecretStr) -> SecretStr:
-    raw = value.get_secret_value()
-    if len(raw) < 8:
-        raise ValueError("must be at least 8 characters (SIP and AMI secrets are attacked)")
-    # The messages never say which character offended: that would leak part of it.
-    if any(ch in _SECRET_FORBIDDEN for ch in raw):
-        forbidden = " ".join(sorted(_SECRET_FORBIDDEN))
-        raise ValueError(f"must not contain any of {forbidden}: they would break the generated config")
-    if any(ord(ch) <= 0x20 or ord(ch) >= 0x7F for ch in raw):
-        raise ValueError("must be printable ASCII without spaces")
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
-Number = Annotated[str, AfterValidator(_check_number)]
-Text = Annotated[str, Field(max_length=80), AfterValidator(_check_text)]
-Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+NUMBER_RE = fields.NUMBER_RE  # the API checks caller numbers with it
 
 
 class _Model(BaseModel):
@@ -103,8 +73,15 @@ class RingStrategy(StrEnum):
     WRANDOM = "wrandom"
 
 
+def _exactly_true(value: object) -> object:
+    # Literal[True] alone would take 1 and 1.0 as well.
+    if value is not True:
+        raise ValueError("write `- voicemail` (or voicemail: true)")
+    return value
+
+
 class VoicemailStep(_Model):
-    voicemail: Literal[True] = True
+    voicemail: Annotated[Literal[True], BeforeValidator(_exactly_true)] = True
 
 
 class ColleagueStep(_Model):
@@ -119,7 +96,39 @@ class QueueStep(_Model):
     queue: Id
 
 
-FallbackStep = VoicemailStep | ColleagueStep | HuntGroupStep | QueueStep
+_STEP_KINDS = {
+    "voicemail": "VoicemailStep",
+    "colleague": "ColleagueStep",
+    "hunt_group": "HuntGroupStep",
+    "queue": "QueueStep",
+}
+
+
+def _step_kind(value: Any) -> str | None:
+    # Which kind of step a mapping is, by its key, so a wrong step gets one message
+    # about that kind rather than one per kind it is not.
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        return next((tag for key, tag in _STEP_KINDS.items() if key in value), None)
+    return None
+
+
+# The tags are the class names: pydantic puts the tag into an error's location, and
+# telephony.config.messages drops class names from paths (a field name would stay).
+FallbackStep = Annotated[
+    Annotated[VoicemailStep, Tag("VoicemailStep")]
+    | Annotated[ColleagueStep, Tag("ColleagueStep")]
+    | Annotated[HuntGroupStep, Tag("HuntGroupStep")]
+    | Annotated[QueueStep, Tag("QueueStep")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="fallback_step",
+        custom_error_message=(
+            "must be voicemail, or one of colleague: ID, hunt_group: ID, queue: ID"
+        ),
+    ),
+]
 
 
 def _normalise_steps(value: object) -> object:
@@ -137,9 +146,9 @@ class Agent(_Model):
     extension: Number
     direct_line: Number
     devices: list[Device] = Field(min_length=1)
-    skills: dict[Id, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    skills: dict[Id, Level] = Field(default_factory=dict)
     focus_allow: list[Number] = Field(default_factory=list)
-    ring_timeout: Annotated[int, Field(ge=5, le=300)] = 20
+    ring_timeout: RingSeconds = 20
     fallback: list[FallbackStep] = Field(default_factory=list)
 
     _fallback_words = field_validator("fallback", mode="before")(_normalise_steps)
@@ -155,7 +164,7 @@ class Weekday(StrEnum):
     SUN = "sun"
 
 
-_RANGE_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+_RANGE_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9]) ?- ?([01][0-9]|2[0-4]):([0-5][0-9])")
 
 
 class TimeRange(_Model):
@@ -167,10 +176,14 @@ class TimeRange(_Model):
     @model_validator(mode="before")
     @classmethod
     def _from_text(cls, value: object) -> object:
+        # A site file writes ranges as text, and only as text; TimeRange objects come
+        # from parse() (or a copy of a model).
         if isinstance(value, str):
             parsed = cls.parse(value)
             return {"start": parsed.start, "end_minutes": parsed.end_minutes}
-        return value
+        if isinstance(value, TimeRange):
+            return value
+        raise ValueError('must be a time range in quotes, e.g. "08:00-10:00"')
 
     @property
     def start_minutes(self) -> int:
@@ -181,27 +194,17 @@ class TimeRange(_Model):
 
     @classmethod
     def parse(cls, text: str) -> TimeRange:
-        match = _RANGE_RE.fullmatch(text.replace(" ", ""))
+        match = _RANGE_RE.fullmatch(text)
         if not match:
-            raise ValueError(f"{text!r} is not a time range: write it as HH:MM-HH:MM")
+            raise ValueError(f"{shown(text)} is not a time range: write it as HH:MM-HH:MM")
         sh, sm, eh, em = (int(g) for g in match.groups())
         end = eh * 60 + em
         if end > 24 * 60:
             raise ValueError(f"{text!r} ends after 24:00")
         if end <= sh * 60 + sm:
             raise ValueError(f"{text!r} ends before it starts (split a night shift at 24:00)")
-        return cls(start=time(sh, sm), end_minutes=end)
+        return cls.model_construct(start=time(sh, sm), end_minutes=end)
 
-
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a known time zone (e.g. Europe/Stockholm)") from None
-    return value
-
-
-TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 
 WeekRoster = dict[Weekday, list[TimeRange]]
 
@@ -213,9 +216,9 @@ class HuntGroup(_Model):
     name: Text | None = None
     number: Number
     strategy: RingStrategy = RingStrategy.RRMEMORY
-    ring_timeout: Annotated[int, Field(ge=5, le=300)] = 15
-    max_wait: Annotated[int, Field(ge=0, le=3600)] = 300
-    wrapup_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    ring_timeout: RingSeconds = 15
+    max_wait: Seconds = 300
+    wrapup_seconds: Seconds = 0
     timezone: TimeZoneName | None = None
     roster: dict[Id, WeekRoster] = Field(default_factory=dict)
     fallback: list[FallbackStep] = Field(default_factory=list)
@@ -230,38 +233,36 @@ class SkillQueue(_Model):
     name: Text | None = None
     number: Number
     skill: Id
-    min_level: Annotated[int, Field(ge=1, le=5)] = 1
+    min_level: Level = 1
     strategy: RingStrategy = RingStrategy.RRMEMORY
-    ring_timeout: Annotated[int, Field(ge=5, le=300)] = 15
-    max_wait: Annotated[int, Field(ge=0, le=3600)] = 300
-    wrapup_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    ring_timeout: RingSeconds = 15
+    max_wait: Seconds = 300
+    wrapup_seconds: Seconds = 0
 
 
 class Trunk(_Model):
     """An inbound trunk; calls from it may reach direct lines, hunt groups and queues."""
 
     id: Id
-    match_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}: [A-Za-z0-9._-]{1,60}$")] | None = None
-    match_ip: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+(/[0-9]{1,3})?$")]] = Field(
-        default_factory=list
-    )
+    match_header: HeaderMatch | None = None
+    match_ip: list[IpMatch] = Field(default_factory=list)
 
 
 class Pbx(_Model):
     """How the engine reaches the PBX and how the PBX listens."""
 
-    sip_host: Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+$")] = "127.0.0.1"
-    sip_port: Annotated[int, Field(ge=1, le=65535)] = 5060
-    qualify_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
-    ami_port: Annotated[int, Field(ge=1, le=65535)] = 5038
+    sip_host: IpAddress = "127.0.0.1"
+    sip_port: Port = 5060
+    qualify_seconds: Seconds = 0
+    ami_port: Port = 5038
     ami_username: Id = "telephony"
     ami_secret: Secret
-    urgent_prefix: Annotated[str, Field(pattern=r"^\*[0-9]{1,3}$")] = "*9"
+    urgent_prefix: UrgentPrefix = "*9"
 
 
 class Api(_Model):
     host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    port: Port = 8080
 
 
 class Site(_Model):

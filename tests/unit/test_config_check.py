@@ -29,7 +29,7 @@ def test_demo_site_is_valid(demo_data: dict[str, Any]) -> None:
 def test_bad_extension_names_its_path(demo_data: dict[str, Any]) -> None:
     demo_data["agents"][2]["extension"] = "10 03"
     assert problems(demo_data) == [
-        "agents[2].extension: '10 03' is not a number: use digits, with an optional leading '+'"
+        "agents[2].extension: '10 03' is not a number: use up to 20 digits, with an optional leading '+'"
     ]
 
 
@@ -166,7 +166,7 @@ def test_check_command_exits_2_and_prints_one_line_per_problem(
     path.write_text(yaml.safe_dump(demo_data, allow_unicode=True), encoding="utf-8")
     assert main(["check", str(path)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "agents[2].extension: 'x' is not a number: use digits, with an optional leading '+'",
+        "agents[2].extension: 'x' is not a number: use up to 20 digits, with an optional leading '+'",
     ]
 
 
@@ -206,7 +206,7 @@ def test_missing_variable_and_other_problems_are_reported_together(demo_data: di
     demo_data["agents"][0]["extension"] = "x"
     assert problems(demo_data) == [
         "agents[1].devices[0].password: environment variable BJORN_PW is not set",
-        "agents[0].extension: 'x' is not a number: use digits, with an optional leading '+'",
+        "agents[0].extension: 'x' is not a number: use up to 20 digits, with an optional leading '+'",
     ]
 
 
