@@ -8,7 +8,7 @@ latencies say where our extra time goes:
     9012  our rendered queue settings, PJSIP members  the cost of our queue settings
     9013  our whole hunt-group path, but PJSIP/<device> members (hint state kept):
           a candidate change to the engine's members for one-device agents
-    9020  Gosub(tel-try-<agent>) straight             ours minus the Goto and outer Gosub
+    9020  Gosub(tel-try-agent-<agent>) straight       ours minus the Goto and outer Gosub
     9021  ours with a leaner focus check             a candidate change to the template
     9022  Gosub into a bare Dial                     the cost of the Gosub frame alone
     9023  one GotoIf(DB_EXISTS(...)), then Dial      the cost of the AstDB lookup alone
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from latency.sip import Variant
 from telephony.config import Site
 from telephony.render.asterisk import render
+from telephony.routing import names
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +52,22 @@ def experiments(site: Site, group_id: str, agent_id: str) -> Experiments:
         raise ValueError("the lean focus check below does not copy focus_allow")
     dial = "&".join(f"PJSIP/{d.id}" for d in agent.devices)
     local_members = "\n".join(
-        f"member => Local/{a}@tel-member/n,0,{a},hint:{a}@tel-state" for a in group.roster
+        f"member => Local/{agents[a].extension}@{names.MEMBER}/n,0,{a},"
+        f"{names.state_interface(agents[a])}"
+        for a in group.roster
     )
     pjsip_members = "\n".join(f"member => PJSIP/{agents[a].devices[0].id}" for a in group.roster)
     # What the engine could add for an agent with one device: the device itself, keeping
     # the hint as state interface (so busy/unavailable work exactly as now).
     direct_members = "\n".join(
-        f"member => PJSIP/{agents[a].devices[0].id},0,{a},hint:{a}@tel-state" for a in group.roster
+        f"member => PJSIP/{agents[a].devices[0].id},0,{a},{names.state_interface(agents[a])}"
+        for a in group.roster
     )
-    hunt = rendered_section(site, "extensions.conf", f"tel-hunt-{group.id}").replace(
-        f"tel-try-hunt-{group.id}", f"bench-try-hunt-{group.id}"
+    try_hunt_context = names.try_hunt_context(group.id)
+    hunt = rendered_section(site, "extensions.conf", names.hunt_context(group.id)).replace(
+        try_hunt_context, f"bench-try-hunt-{group.id}"
     )
-    try_hunt = rendered_section(site, "extensions.conf", f"tel-try-hunt-{group.id}").replace(
+    try_hunt = rendered_section(site, "extensions.conf", try_hunt_context).replace(
         f"Queue({group.id},", f"Queue(bench-{group.id}-direct,"
     )
     queues = f"""
@@ -87,7 +92,7 @@ ringinuse=no
 exten => 9011,1,Queue(bench-local,r)
 exten => 9012,1,Queue(bench-{group.id}-pjsip,r,,,{group.max_wait})
 exten => 9013,1,Goto(bench-hunt-{group.id},s,1)
-exten => 9020,1,Gosub(tel-try-{agent.id},s,1)
+exten => 9020,1,Gosub({names.try_agent_context(agent.id)},s,1)
 exten => 9021,1,Goto(bench-agent-{agent.id},s,1)
 exten => 9022,1,Gosub(bench-dial-{agent.id},s,1)
 exten => 9023,1,GotoIf(${{DB_EXISTS(telephony/focus/{agent.id})}}?:ring)

@@ -22,7 +22,7 @@ from telephony.config.models import (
     VoicemailStep,
 )
 from telephony.render.templates import environment
-from telephony.routing import astdb
+from telephony.routing import astdb, names
 
 FILES = ("pjsip.conf", "extensions.conf", "queues.conf", "manager.conf", "voicemail.conf")
 
@@ -41,20 +41,27 @@ def dial_string(agent: Agent) -> str:
     return "&".join(f"PJSIP/{device.id}" for device in agent.devices)
 
 
-def _steps(steps: list[FallbackStep], mailbox: str) -> list[_Step]:
+def _steps(steps: list[FallbackStep], owner_id: str) -> list[_Step]:
     out: list[_Step] = []
     for step in steps:
         if isinstance(step, ColleagueStep):
-            out.append(_Step(f"colleague {step.colleague}", gosub=f"tel-try-{step.colleague},s,1"))
+            target = names.try_agent_context(step.colleague)
+            out.append(_Step(f"colleague {step.colleague}", gosub=f"{target},s,1"))
         elif isinstance(step, HuntGroupStep):
-            out.append(
-                _Step(f"hunt group {step.hunt_group}", gosub=f"tel-try-hunt-{step.hunt_group},s,1")
-            )
+            target = names.try_hunt_context(step.hunt_group)
+            out.append(_Step(f"hunt group {step.hunt_group}", gosub=f"{target},s,1"))
         elif isinstance(step, QueueStep):
-            out.append(_Step(f"queue {step.queue}", gosub=f"tel-try-queue-{step.queue},s,1"))
+            target = names.try_queue_context(step.queue)
+            out.append(_Step(f"queue {step.queue}", gosub=f"{target},s,1"))
         elif isinstance(step, VoicemailStep):
-            out.append(_Step("voicemail", terminal=f"VoiceMail({mailbox}@telephony,u)"))
+            out.append(_Step("voicemail", terminal=f"VoiceMail({names.mailbox(owner_id)},u)"))
     return out
+
+
+def sip_bind(site: Site) -> str:
+    """The transport's bind address: an IPv6 address goes in brackets before the port."""
+    host = site.pbx.sip_host
+    return f"[{host}]:{site.pbx.sip_port}" if ":" in host else f"{host}:{site.pbx.sip_port}"
 
 
 def render(site: Site) -> dict[str, str]:
@@ -73,6 +80,8 @@ def render(site: Site) -> dict[str, str]:
         "group_steps": {g.id: _steps(g.fallback, g.id) for g in site.hunt_groups},
         "queue_name": _queue_name,
         "db": astdb,
+        "names": names,
+        "sip_bind": sip_bind(site),
     }
     return {name: env.get_template(f"asterisk/{name}.j2").render(context) for name in FILES}
 

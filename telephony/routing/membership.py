@@ -56,10 +56,7 @@ class AddMember:
     interface: str
     paused: bool
     why: str
-
-    @property
-    def state_interface(self) -> str:
-        return state_interface(self.agent)
+    state_interface: str
 
     def __str__(self) -> str:
         state = " paused" if self.paused else ""
@@ -150,6 +147,7 @@ def plan(
     commands: list[Command] = []
     groups = {g.id for g in site.hunt_groups}
     interfaces = {a.id: member_interface(a) for a in site.agents}
+    states = {a.id: state_interface(a) for a in site.agents}
     seen: set[tuple[str, str]] = set()
     for m in members:
         if m.queue not in groups or m.name not in interfaces:
@@ -175,7 +173,10 @@ def plan(
     for key, want in sorted(wants.items()):
         if key not in seen:
             commands.append(
-                AddMember(want.queue, want.agent, interfaces[want.agent], want.paused, want.why)
+                AddMember(
+                    want.queue, want.agent, interfaces[want.agent], want.paused, want.why,
+                    states[want.agent],
+                )
             )
     stamp = now.timestamp()
     for agent_id, focus in sorted(db.focus.items()):

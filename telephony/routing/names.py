@@ -1,8 +1,78 @@
-"""Names shared by the rendered dialplan and the engine, defined once."""
+"""Names shared by the rendered dialplan and the engine, defined once.
+
+Every generated name stays unique for any set of valid ids (`[a-z0-9_-]{1,40}`,
+unique across kinds):
+
+* Each kind of per-id context has its own prefix, no prefix is a prefix of another,
+  and no fixed context starts with one. (`tel-try-` once was a prefix of
+  `tel-try-hunt-`, so an agent `hunt-x` and a hunt group `x` shared a context.)
+* Extension names are never made from ids: Asterisk ignores `-` in extension names and
+  reads a leading `_` as a pattern, so agents `a-b` and `ab` would be one extension and
+  `_x` would match every digit. An agent is addressed by their extension number
+  instead, which is unique and has no such characters.
+* Ids that name one of Asterisk's own sections are refused by `telephony check`
+  (`telephony.config.checks.RESERVED_IDS`).
+"""
 
 from __future__ import annotations
 
 from telephony.config.models import Agent
+
+# Per-id contexts: prefix + id. Pairwise, none is a prefix of another.
+AGENT = "tel-agent-"
+TRY_AGENT = "tel-try-agent-"
+ALLOW = "tel-allow-"
+HUNT = "tel-hunt-"
+TRY_HUNT = "tel-try-hunt-"
+QUEUE = "tel-queue-"
+TRY_QUEUE = "tel-try-queue-"
+PER_ID_PREFIXES = (AGENT, TRY_AGENT, ALLOW, HUNT, TRY_HUNT, QUEUE, TRY_QUEUE)
+
+FROM_INTERNAL = "tel-from-internal"
+FROM_TRUNK = "tel-from-trunk"
+NUMBERS = "tel-numbers"
+URGENT = "tel-urgent"
+MEMBER = "tel-member"
+STATE = "tel-state"
+HINTS = "tel-hints"
+FIXED_CONTEXTS = (FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS)
+
+# pjsip.conf: the one transport, next to the device and trunk sections.
+TRANSPORT = "tel-udp"
+
+# The voicemail.conf context holding every mailbox (agents' and hunt groups').
+MAILBOX_CONTEXT = "telephony"
+
+
+def agent_context(agent_id: str) -> str:
+    """Where a call to the agent's extension or direct line goes."""
+    return AGENT + agent_id
+
+
+def try_agent_context(agent_id: str) -> str:
+    """The agent as a colleague's fallback step (a Gosub that returns)."""
+    return TRY_AGENT + agent_id
+
+
+def allow_context(agent_id: str) -> str:
+    """The callers who reach the agent in focus (one extension per number)."""
+    return ALLOW + agent_id
+
+
+def hunt_context(group_id: str) -> str:
+    return HUNT + group_id
+
+
+def try_hunt_context(group_id: str) -> str:
+    return TRY_HUNT + group_id
+
+
+def queue_context(queue_id: str) -> str:
+    return QUEUE + queue_id
+
+
+def try_queue_context(queue_id: str) -> str:
+    return TRY_QUEUE + queue_id
 
 
 def member_interface(agent: Agent) -> str:
@@ -14,9 +84,18 @@ def member_interface(agent: Agent) -> str:
     """
     if len(agent.devices) == 1:
         return f"PJSIP/{agent.devices[0].id}"
-    return f"Local/{agent.id}@tel-member/n"
+    return f"Local/{agent.extension}@{MEMBER}/n"
 
 
-def state_interface(agent_id: str) -> str:
+def state_interface(agent: Agent) -> str:
     """The queue state interface: a hint over all of the agent's devices."""
-    return f"hint:{agent_id}@tel-state"
+    return f"hint:{agent.extension}@{STATE}"
+
+
+def mailbox(owner_id: str) -> str:
+    """The voicemail box of an agent or hunt group, as VoiceMail() names it.
+
+    Mailbox names are compared literally (no `-` or pattern rules) and ids are unique
+    across agents and hunt groups, so the id is the mailbox.
+    """
+    return f"{owner_id}@{MAILBOX_CONTEXT}"

@@ -87,7 +87,9 @@ def test_expired_focus_is_forgotten_and_the_agent_rejoins(site: Site) -> None:
     db = DbState({"asa": Focus("asa", int(MONDAY_9.timestamp()) - 60)}, {}, {})
     commands = plan(site, desired(site, MONDAY_9, db), [member("chen")], db, MONDAY_9)
     assert commands[0] == AddMember(
-        "intake", "asa", "Local/asa@tel-member/n", False, commands[0].why  # type: ignore[union-attr]
+        "intake", "asa", "Local/1001@tel-member/n", False,
+        commands[0].why,  # type: ignore[union-attr]
+        "hint:1001@tel-state",
     )
     assert DeleteKey("telephony/focus", "asa", "focus ended") in commands
 
@@ -156,4 +158,4 @@ def test_a_stale_entry_on_a_call_is_paused_until_the_call_ends(site: Site) -> No
         "intake", "chen", "PJSIP/chen-soft", True, LEAVING_REASON,
         "duplicate or stale; leaves after the current call",
     )
-    assert isinstance(commands[1], AddMember) and commands[1].interface == "Local/chen@tel-member/n"
+    assert isinstance(commands[1], AddMember) and commands[1].interface == "Local/1003@tel-member/n"

@@ -65,8 +65,9 @@ def test_ring_strategy_and_wrapup_reach_queues_conf(demo_data: dict[str, Any], s
 
 def test_fallback_chain_is_rendered_in_order(demo_data: dict[str, Any]) -> None:
     ext = rendered(demo_data)["extensions.conf"]
-    block = ext.split("[tel-agent-asa]")[1].split("[tel-try-asa]")[0]
-    order = [block.index(s) for s in ("tel-try-bjorn", "tel-try-hunt-intake", "VoiceMail(asa@")]
+    block = ext.split("[tel-agent-asa]")[1].split("[tel-try-agent-asa]")[0]
+    steps = ("tel-try-agent-bjorn", "tel-try-hunt-intake", "VoiceMail(asa@")
+    order = [block.index(s) for s in steps]
     assert order == sorted(order)
 
 
