@@ -19,16 +19,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{args.file}: ok ({len(site.agents)} agents, {len(site.hunt_groups)} hunt groups, "
         f"{len(site.queues)} queues)"
     )
+    for note in notes(site, clock.now()):
+        print(note)
     return 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from telephony.files import MixedSetError
     from telephony.render import render_to_dir
 
     site = _load(args.file)
     if site is None:
         return 2
-    written = render_to_dir(site, args.pbx, Path(args.out))
+    try:
+        written = render_to_dir(site, args.pbx, Path(args.out))
+    except MixedSetError as exc:
+        print(f"{exc.filename}: cannot write: {exc.strerror}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # write_files leaves the old set whole when it raises anything else.
+        print(f"{exc.filename or args.out}: cannot write: {exc.strerror or exc}; nothing was "
+              "changed", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     return 0
