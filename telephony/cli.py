@@ -9,9 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from telephony.config import Site, demo_site_path, load_or_report
+from telephony.routing.clock import Clock, SystemClock
+
+# What `check` takes "now" from, for the clock-change notes; tests replace it.
+clock: Clock = SystemClock()
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from telephony.config.dst import notes
+
     site = _load(args.file)
     if site is None:
         return 2

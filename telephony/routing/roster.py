@@ -16,9 +16,14 @@ _DAYS = list(Weekday)
 _LOOKAHEAD_DAYS = 8
 
 
-def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
-    # Wall-clock arithmetic: midnight of `day` plus minutes, in the zone; a time that
-    # does not exist (spring forward) resolves as zoneinfo's fold=0 does.
+def local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """`minutes` after midnight of `day` on the zone's wall clock, as a UTC instant.
+
+    A time that does not exist (clocks go forward) resolves as zoneinfo's fold=0 does:
+    moved forward by the gap. A time that happens twice (clocks go back) is its first
+    occurrence. `telephony check` explains both for the shifts they touch
+    (telephony.config.dst).
+    """
     base = datetime.combine(day, time(0), tzinfo=zone)
     return (base + timedelta(minutes=minutes)).astimezone(UTC)
 
@@ -33,7 +38,8 @@ def shifts(
         day = first + timedelta(days=offset)
         ranges: list[TimeRange] = week.get(_DAYS[day.weekday()], [])
         for r in ranges:
-            yield _local(day, r.start_minutes, zone), _local(day, r.end_minutes, zone)
+            start = local_instant(day, r.start_minutes, zone)
+            yield start, local_instant(day, r.end_minutes, zone)
 
 
 def current_shift(
@@ -71,4 +77,4 @@ def override_until(group: HuntGroup, zone: ZoneInfo, agent: str, now: datetime) 
     if boundary is not None:
         return boundary
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-    return _local(tomorrow, 0, zone)
+    return local_instant(tomorrow, 0, zone)
