@@ -125,6 +125,18 @@ def image_id(engine: Engine, name: str) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def _remove_if_untagged(engine: Engine, image: str) -> None:
+    """Remove an image nothing names any more (it would only take space); one still
+    tagged (`:latest` for compose, say) is kept, and so is one a container uses."""
+    result = engine.run("image", "inspect", "--format", "{{json .RepoTags}}", image)
+    try:
+        tags = json.loads(result.stdout) if result.returncode == 0 else ["?"]
+    except ValueError:
+        tags = ["?"]
+    if not tags:
+        engine.run("image", "rm", image)  # fails harmlessly while a container uses it
+
+
 def dockerfile_text() -> str:
     """The packaged Dockerfile (telephony/pbx/Dockerfile)."""
     return resources.files("telephony.pbx").joinpath("Dockerfile").read_text(encoding="utf-8")
@@ -164,8 +176,7 @@ def ensure_image(
         previous = image_id(engine, name)
         _build(engine, base=base, name=name, labels=wanted, source=source)
         if previous is not None and previous != image_id(engine, name):
-            # Untagged now; fails harmlessly while a container still uses it.
-            engine.run("image", "rm", previous)
+            _remove_if_untagged(engine, previous)
         progress(f"built {name}")
         return name
 

@@ -2,7 +2,8 @@
 
 Understands just what telephony.pbx.images asks: `image inspect --format F NAME`,
 `build ... --label K=V --tag NAME ...`, `import --change 'LABEL K="V"' - NAME`,
-`tag SRC DST` and `image rm ID`. Every call is appended to calls.log beside the
+`tag SRC DST` and `image rm ID`. An image whose last name moved away stays
+listed under its id, as an untagged image does. Every call is appended to calls.log beside the
 state file. Anything else exits 99, so an unexpected command fails the test.
 """
 
@@ -33,15 +34,22 @@ def main(args: list[str]) -> int:
         log.write(" ".join(args) + "\n")
     images = load()
     if args[:2] == ["image", "inspect"]:
-        image = images.get(args[-1])
-        if image is None:
-            print(f"Error: {args[-1]}: image not known", file=sys.stderr)
+        wanted = args[-1]
+        names = [name for name, image in images.items() if wanted in (name, image["id"])]
+        if not names:
+            print(f"Error: {wanted}: image not known", file=sys.stderr)
             return 125
-        print(json.dumps(image["labels"]) if "Labels" in args[3] else image["id"])
+        image = images[names[0]]
+        if "RepoTags" in args[3]:
+            print(json.dumps([name for name in names if name != image["id"]]))
+        else:
+            print(json.dumps(image["labels"]) if "Labels" in args[3] else image["id"])
         return 0
     if args[0] == "build":
         labels = dict(value.split("=", 1) for value in option_values(args, "--label"))
         name = option_values(args, "--tag")[0]
+        if name in images:
+            images.setdefault(str(images[name]["id"]), images[name])
         images[name] = {"id": f"built-{len(images)}", "labels": labels}
     elif args[0] == "import":
         changes = [c.removeprefix("LABEL ") for c in option_values(args, "--change")]
@@ -50,7 +58,9 @@ def main(args: list[str]) -> int:
         sys.stdin.buffer.read()
     elif args[0] == "tag":
         images[args[2]] = images[args[1]]
-    elif args[:2] != ["image", "rm"]:
+    elif args[:2] == ["image", "rm"]:
+        images = {name: image for name, image in images.items() if image["id"] != args[2]}
+    else:
         print(f"unexpected: {' '.join(args)}", file=sys.stderr)
         return 99
     save(images)

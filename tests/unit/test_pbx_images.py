@@ -167,6 +167,27 @@ def test_a_stale_image_is_built_from_the_current_base_with_the_labels_wanted(
     assert f"image rm id-{name}" in calls(engine)  # the old image, untagged now
 
 
+def test_an_old_image_still_tagged_latest_is_kept(
+    tmp_path: Path, engine: Engine, source: Checkout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = Layout(tmp_path / "state")
+    make_tree(layout)
+    name = image_name(layout.state_dir)
+    have_images(
+        engine, {name: image_labels(VERSION, "old"), base_name(VERSION): base_labels(VERSION)}
+    )
+    state = Path(engine.cli).with_name("images.json")
+    images = json.loads(state.read_text())
+    images["telephony-asterisk:latest"] = images[name]
+    state.write_text(json.dumps(images))
+    monkeypatch.setattr(
+        "telephony.pbx.wheels.build_wheel",
+        lambda _source, out: (out / "telephony-0.1.0-py3-none-any.whl").write_bytes(b""),
+    )
+    ensure_image(engine, layout, print, source)
+    assert not [call for call in calls(engine) if call.startswith("image rm")]
+
+
 def test_a_missing_base_is_imported_from_the_tree(
     tmp_path: Path, engine: Engine, source: Checkout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
