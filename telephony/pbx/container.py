@@ -162,10 +162,11 @@ class ContainerBackend(Backend):
 
     def start(self) -> None:
         record = self._record()
-        if record is None:
+        if record is None:  # started without prepare (LocalPbx.up always prepares)
             self.prepare(lambda _message: None)
             record = self._record()
-            assert record is not None
+        if record is None:
+            raise PbxError(f"cannot write {self.layout.container_record}")
         for directory in (
             self.config_dir,
             *(self._root / "log" / name for name in _LOG_SUBDIRS),

@@ -207,8 +207,8 @@ def ensure_base(engine: Engine, tree: Path, version: str, progress: Progress) ->
             raise PbxError(f"importing {tree} into {engine.cli} failed: {exc}") from exc
         finally:
             tar.stdout.close()
-        # tar exits 1 when a file changed while it was read (a log of a running rootfs
-        # Asterisk, say); the excluded directories are where that happens.
+        # tar exits 1 when a file changed while it was read, which a rootfs Asterisk
+        # running from the same tree can cause; only 2 and above are failures.
         tar_failed = tar.wait(timeout=_IMPORT_TIMEOUT) > 1
         tar_log.seek(0)
         tar_errors = tar_log.read().decode("utf-8", "replace")
