@@ -689,8 +689,8 @@ def write_report(
         "checks": [asdict(c) for c in found],
         "all_met": all(c.met for c in found),
     }
-    stem = results_stem(meta["tag"])
-    stem.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    json_file, md_file = results_files(meta["tag"])
+    json_file.write_text(json.dumps(data, indent=2) + "\n")
 
     lines = [
         "# Surge headroom: engine running vs native app_queue",
@@ -763,11 +763,13 @@ def write_report(
     notes = meta.get("notes") or []
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    md_file.write_text("\n".join(lines) + "\n")
 
 
-def results_stem(tag: str | None) -> Path:
-    return RESULTS / (f"surge.{tag}" if tag else "surge")
+def results_files(tag: str | None) -> tuple[Path, Path]:
+    """bench/results/surge.json and .md, or surge.TAG.json and .md."""
+    stem = f"surge.{tag}" if tag else "surge"
+    return RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
 
 
 def ratios(passes: Sequence[PassResult]) -> dict[str, float | None]:
@@ -799,8 +801,8 @@ def print_summary(
     print()
     for c in found:
         print(f"{'MET   ' if c.met else 'MISSED'} {c.name}: {c.value} (target {c.target})")
-    stem = results_stem(tag)
-    print(f"\nwrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")
+    json_file, md_file = results_files(tag)
+    print(f"\nwrote {json_file} and {md_file}")
 
 
 # ---- main
