@@ -116,6 +116,8 @@ def _references(site: Site) -> Iterator[Problem]:
             if agent_id not in agent_ids:
                 yield Problem(base, f"unknown agent {agent_id!r}")
             for day, ranges in week.items():
+                if len(ranges) < 2:
+                    continue
                 ordered = sorted(enumerate(ranges), key=lambda p: p[1].start_minutes)
                 for (_, a), (k, b) in itertools.pairwise(ordered):
                     if b.start_minutes < a.end_minutes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import gc
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -19,7 +21,7 @@ from telephony.config.models import Site
 from telephony.config.problems import ConfigError, Problem
 from telephony.config.reader import read_yaml
 
-# A 5,000-agent site is about 2.5 MB; this stops /dev/zero and the like early.
+# A 5,000-agent site is about 3.4 MB; this stops /dev/zero and the like early.
 MAX_BYTES: Final = 32 * 1024 * 1024
 
 
@@ -27,6 +29,26 @@ def parse_site(
     text: str, env: Mapping[str, str] | None = None, source: str = "<site>"
 ) -> Site:
     """Validate a site file's text; raise ConfigError naming every problem."""
+    with _collector_paused():
+        return _parse_site(text, env, source)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Reading a large site allocates hundreds of thousands of dicts, lists and models
+    # and frees none: the cyclic garbage collector would walk them all again and again
+    # (about a sixth of the time for 5,000 agents) to find no cycles. Reference counting
+    # still frees everything; the collector runs again afterwards.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_site(text: str, env: Mapping[str, str] | None, source: str) -> Site:
     environment = os.environ if env is None else env
     env_problems: list[Problem] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     Tag,
     field_validator,
     model_validator,
@@ -173,16 +175,16 @@ class TimeRange(_Model):
     start: time
     end_minutes: int
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _from_text(cls, value: object) -> object:
+    def _from_text(cls, value: object, handler: ModelWrapValidatorHandler[TimeRange]) -> TimeRange:
         # A site file writes ranges as text, and only as text; TimeRange objects come
-        # from parse() (or a copy of a model).
+        # from parse() (or a copy of a model). Rosters repeat the same few ranges
+        # thousands of times, and a TimeRange is immutable: one instance per text.
         if isinstance(value, str):
-            parsed = cls.parse(value)
-            return {"start": parsed.start, "end_minutes": parsed.end_minutes}
+            return _parse_range(value)
         if isinstance(value, TimeRange):
-            return value
+            return handler(value)
         raise ValueError('must be a time range in quotes, e.g. "08:00-10:00"')
 
     @property
@@ -204,6 +206,11 @@ class TimeRange(_Model):
         if end <= sh * 60 + sm:
             raise ValueError(f"{text!r} ends before it starts (split a night shift at 24:00)")
         return cls.model_construct(start=time(sh, sm), end_minutes=end)
+
+
+@lru_cache(maxsize=1024)
+def _parse_range(text: str) -> TimeRange:
+    return TimeRange.parse(text)
 
 
 WeekRoster = dict[Weekday, list[TimeRange]]
