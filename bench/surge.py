@@ -65,6 +65,7 @@ from telephony.testing.sipp import (
     SippProcess,
     SippRun,
     SipTestError,
+    free_media_port,
     free_udp_port,
 )
 from telephony.testing.trace import Direction
@@ -328,7 +329,13 @@ async def register_agents(kit: PhoneKit, site: Site) -> dict[str, Phone]:
 
     async def one(device: str) -> tuple[str, Phone]:
         async with slots:
-            return device, await kit.register(device, "answer", answer_after=0.0, timeout=20)
+            try:
+                return device, await kit.register(device, "answer", answer_after=0.0, timeout=20)
+            except SipTestError as exc:
+                # Setup, not measurement: a port taken between choosing and binding it
+                # (other people's tests share the machine) gets one more go.
+                print(f"  {device}: {str(exc).splitlines()[0]}; trying again", flush=True)
+                return device, await kit.register(device, "answer", answer_after=0.0, timeout=20)
 
     pairs = await asyncio.gather(*(one(a.devices[0].id) for a in site.agents))
     return dict(pairs)
@@ -441,7 +448,7 @@ def caller_run(workdir: Path, remote: str, rate: int, calls: int, hold_ms: int) 
         local_port=free_udp_port(),
         remote=remote,
         calls=calls,
-        media_port=free_udp_port(),
+        media_port=free_media_port(),
         extra_args=(
             "-r", str(rate), "-rp", "1000",
             "-l", str(calls),  # no cap on concurrent calls: the offered rate stays RATE

@@ -24,6 +24,7 @@ from telephony.testing.sipp import (
     SippProcess,
     SippRun,
     SipTestError,
+    free_media_port,
     free_udp_port,
     render_scenario,
     send_control,
@@ -552,7 +553,7 @@ class PhoneKit:
                 calls=1,
                 auth_user=device.id,
                 auth_password=device.password.get_secret_value(),
-                media_port=free_udp_port(),
+                media_port=free_media_port(),
             )
         )
         phone = Phone(device, mode, process)
@@ -615,7 +616,7 @@ class PhoneKit:
                 calls=1,
                 auth_user=auth_user,
                 auth_password=password,
-                media_port=free_udp_port(),
+                media_port=free_media_port(),
             )
         )
         call = OutboundCall(number, user, process, authed=auth_user is not None)

@@ -57,6 +57,39 @@ def free_udp_port() -> int:
         return port
 
 
+# SIPp's -mp P binds four UDP ports: audio RTP P, RTCP P+1, video RTP P+2, RTCP P+3.
+MEDIA_PORTS = 4
+
+
+def free_media_port(attempts: int = 50) -> int:
+    """A base port P for SIPp's -mp with P..P+3 all free on 127.0.0.1 right now.
+
+    A port that is merely free itself is not enough: with dozens of phones one of
+    its neighbours is soon another SIPp's, and SIPp then exits at start ("Unable
+    to bind video RTP socket").
+    """
+    for _ in range(attempts):
+        socks: list[socket.socket] = []
+        try:
+            first = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(first)
+            first.bind((LOCALHOST, 0))
+            base: int = first.getsockname()[1]
+            if base + MEDIA_PORTS - 1 > 65535:
+                continue
+            for offset in range(1, MEDIA_PORTS):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind((LOCALHOST, base + offset))
+            return base
+        except OSError:
+            continue  # a neighbour is taken: try another base
+        finally:
+            for sock in socks:
+                sock.close()
+    raise SippError(f"no {MEDIA_PORTS} consecutive free UDP ports found for SIPp media")
+
+
 def render_scenario(name: str, values: dict[str, str]) -> str:
     """Fill `{{NAME}}` placeholders of a bundled scenario.
 
