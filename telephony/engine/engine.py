@@ -38,8 +38,9 @@ _LEAVING_RECHECK = timedelta(seconds=60)
 
 # The PBX events after which membership may need another look (a call ended, someone
 # else changed a queue). `telephony run` asks Asterisk to send only these on the
-# engine's connection (AmiClient wanted_events): of the ~146 events of a call, about 3
-# reach Python. Presence and skills will add theirs here.
+# engine's connection (AmiClient wanted_events): of the ~150 events of a hunt-group
+# call, 4 reach Python (bench/surge.py --count-events). Presence and skills will add
+# theirs here.
 AMI_EVENTS = frozenset({
     "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause",
     "AgentComplete",
