@@ -337,8 +337,11 @@ async def register_agents(kit: PhoneKit, site: Site) -> dict[str, Phone]:
                 print(f"  {device}: {str(exc).splitlines()[0]}; trying again", flush=True)
                 return device, await kit.register(device, "answer", answer_after=0.0, timeout=20)
 
-    pairs = await asyncio.gather(*(one(a.devices[0].id) for a in site.agents))
-    return dict(pairs)
+    # A TaskGroup, not gather: when one phone fails for good, the others still waiting
+    # for a slot are cancelled instead of starting SIPp processes after the kit closed.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(a.devices[0].id)) for a in site.agents]
+    return dict(task.result() for task in tasks)
 
 
 def answered(phone: Phone) -> set[str]:
@@ -936,6 +939,26 @@ async def remove_members(info: PbxInfo, site: Site) -> None:
             await ami.send("QueueRemove", Queue=GROUP, Interface=member.interface)
 
 
+# What makes a run fail rather than crash: the PBX, SIPp or the engine not coming up.
+RUN_FAILURES: tuple[type[Exception], ...] = (
+    RuntimeError, OSError, PbxError, AmiError, SippError, SipTestError,
+)
+
+
+def run_failures(exc: BaseException) -> list[BaseException]:
+    """The reasons a run failed (a TaskGroup wraps them in an ExceptionGroup).
+
+    Anything else in a group is a bug of this script: raised again, with its traceback.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return [exc]
+    expected, rest = exc.split(RUN_FAILURES)
+    if rest is not None:
+        raise rest
+    assert expected is not None
+    return [leaf for inner in expected.exceptions for leaf in run_failures(inner)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("sipp") is None and not os.environ.get("TELEPHONY_SIPP"):
@@ -944,8 +967,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="surge-"))
     try:
         meta, passes = asyncio.run(run(args, workdir))
-    except (RuntimeError, OSError, PbxError, AmiError, SippError, SipTestError) as exc:
-        print(f"surge: the run failed: {exc}", file=sys.stderr)
+    except (RuntimeError, OSError, PbxError, AmiError, SippError, SipTestError,
+            ExceptionGroup) as exc:
+        for reason in run_failures(exc):
+            print(f"surge: the run failed: {reason}", file=sys.stderr)
         print(f"logs kept in {workdir}", file=sys.stderr)
         return 2
     found = checks(passes, args.target_cpu)
