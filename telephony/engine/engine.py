@@ -106,6 +106,11 @@ class Engine:
         self._subscription = self.ami.subscribe(self._on_event, names=_WAKE_EVENTS)
         try:
             await self.sync()
+        except AmiError as exc:
+            # AMI lets a login in before Asterisk has loaded app_queue ("QueueStatus
+            # failed" right after a PBX start): not fatal, the loop tries again.
+            log.warning("first sync failed (%s); trying again in %ss", exc, _RETRY.seconds)
+            self._deadline = self.clock.now() + _RETRY
         except BaseException:
             self._subscription.close()
             self._subscription = None
