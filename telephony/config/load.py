@@ -29,12 +29,12 @@ def parse_site(
     text: str, env: Mapping[str, str] | None = None, source: str = "<site>"
 ) -> Site:
     """Validate a site file's text; raise ConfigError naming every problem."""
-    with _collector_paused():
+    with collector_paused():
         return _parse_site(text, env, source)
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     # Reading a large site allocates hundreds of thousands of dicts, lists and models
     # and frees none: the cyclic garbage collector would walk them all again and again
     # (about a sixth of the time for 5,000 agents) to find no cycles. Reference counting
