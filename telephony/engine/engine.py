@@ -319,4 +319,5 @@ def _member(event: QueueMember) -> Member:
         in_call=event.in_call,
         status=event.status,
         paused_reason=event.paused_reason,
+        state_interface=event.state_interface,
     )

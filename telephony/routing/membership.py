@@ -33,6 +33,7 @@ class Member:
     in_call: bool
     status: int
     paused_reason: str = ""
+    state_interface: str = ""
 
     @property
     def busy(self) -> bool:
@@ -154,9 +155,12 @@ def plan(
             continue  # not ours to manage: a skill queue or a member added by hand
         key = (m.queue, m.name)
         want = wants.get(key)
-        if key in seen or m.interface != interfaces[m.name]:
-            # A duplicate, or an entry left from an older site file (app_queue keys
-            # members by interface).
+        stale = m.interface != interfaces[m.name] or (
+            m.state_interface and m.state_interface != states[m.name]
+        )
+        if key in seen or stale:
+            # A duplicate, or an entry left from an older site file or release (app_queue
+            # keys members by interface; a state interface cannot be changed in place).
             commands += _take_out(m, "duplicate or stale")
             continue
         seen.add(key)

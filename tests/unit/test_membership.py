@@ -21,7 +21,7 @@ from telephony.routing.membership import (
     next_wakeup,
     plan,
 )
-from telephony.routing.names import member_interface
+from telephony.routing.names import member_interface, state_interface
 
 DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
 # Monday 2026-11-23 09:00 in Stockholm: asa and chen are on duty in intake.
@@ -159,3 +159,13 @@ def test_a_stale_entry_on_a_call_is_paused_until_the_call_ends(site: Site) -> No
         "duplicate or stale; leaves after the current call",
     )
     assert isinstance(commands[1], AddMember) and commands[1].interface == "Local/1003@tel-member/n"
+
+
+def test_a_member_with_an_old_state_interface_is_replaced(site: Site) -> None:
+    # Releases before extension-based names watched `hint:<agent id>@tel-state`, which a
+    # new render no longer has: app_queue would then see Asa as unavailable for good.
+    old = Member("intake", "asa", interface("asa"), False, False, 1, "", "hint:asa@tel-state")
+    commands = plan(site, desired(site, MONDAY_9, EMPTY), [old, member("chen")], EMPTY, MONDAY_9)
+    assert [type(c) for c in commands] == [RemoveMember, AddMember]
+    assert isinstance(commands[1], AddMember)
+    assert commands[1].state_interface == state_interface(site.agent("asa"))
