@@ -723,7 +723,7 @@ def write_report(
             f"- Engine: `telephony run` from `{meta['engine_module']}`"
             + (" (--engine-src)" if meta["engine_src"] else "")
             + f"; this checkout's engine has Asterisk send it only "
-            f"{', '.join(sorted(AMI_EVENTS))}"
+            f"{', '.join(sorted(map(str, AMI_EVENTS)))}"
         ),
         (
             "- CPU: utime+stime from /proc over the burst, % of one core; `others` = the "
@@ -921,7 +921,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], 
             "engine_module": engine_module(env, workdir),
             "engine_src": str(args.engine_src) if args.engine_src else None,
             "tag": args.tag,
-            "engine_ami_events": sorted(AMI_EVENTS),
+            "engine_ami_events": sorted(map(str, AMI_EVENTS)),
             "notes": notes,
         }
         passes: list[PassResult] = []

@@ -11,6 +11,7 @@ from telephony.ami.client import (
     AmiClient,
     ConnectionState,
     EventCallback,
+    EventFilter,
     Subscription,
 )
 from telephony.ami.errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "Disconnected",
     "Event",
     "EventCallback",
+    "EventFilter",
     "Greeting",
     "InvalidAction",
     "InvalidSubscription",

@@ -76,7 +76,10 @@ from telephony.ami.events import (
 )
 from telephony.ami.protocol import Action, AmiProtocol, HeaderValue
 
-__all__ = ["SYNTHETIC_EVENTS", "AmiClient", "ConnectionState", "EventCallback", "Subscription"]
+__all__ = [
+    "SYNTHETIC_EVENTS", "AmiClient", "ConnectionState", "EventCallback", "EventFilter",
+    "Subscription",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,50 @@ _SYNTHETIC_LOW = frozenset(name.lower() for name in SYNTHETIC_EVENTS)
 # An event name goes into ``MatchCriteria: name(...)``: a comma or parenthesis would
 # change the criteria, so only the characters Asterisk's event names use pass.
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """One entry of ``wanted_events``: an event by name, optionally only when a header
+    starts with a prefix (Asterisk's ``MatchCriteria: name(E),header(H),method(starts_with)``).
+
+    A header condition lets Asterisk drop the per-call copies of an event the client
+    needs only in a rare case (a queue member's status only while it carries our
+    pause reason), so they never cost a read, a parse or a wake-up.
+    """
+
+    name: str
+    header: str | None = None
+    starts_with: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _EVENT_NAME.fullmatch(self.name):
+            raise InvalidAction(f"wanted_events: {self.name!r} is not an AMI event name")
+        if (self.header is None) != (self.starts_with is None):
+            raise InvalidAction(
+                f"wanted_events: {self.name} needs both header and starts_with, or neither"
+            )
+        if self.header is not None and not _EVENT_NAME.fullmatch(self.header):
+            raise InvalidAction(f"wanted_events: {self.header!r} is not an AMI header name")
+        if self.starts_with is not None and (
+            not self.starts_with or any(c in self.starts_with for c in "\r\n")
+        ):
+            raise InvalidAction(f"wanted_events: bad prefix {self.starts_with!r} for {self.name}")
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The ``Filter`` action's headers for this entry."""
+        if self.header is None or self.starts_with is None:
+            return (("Operation", "Add"), ("MatchCriteria", f"name({self.name})"))
+        return (
+            ("Operation", "Add"),
+            ("MatchCriteria", f"name({self.name}),header({self.header}),method(starts_with)"),
+            ("Filter", self.starts_with),
+        )
+
+    def __str__(self) -> str:
+        if self.header is None:
+            return self.name
+        return f"{self.name}[{self.header}^={self.starts_with}]"
 
 
 class _SecretLike(Protocol):
@@ -249,7 +296,7 @@ class AmiClient:
         ping_interval: float | None = 10.0,
         ping_timeout: float | None = None,
         events: str = "on",
-        wanted_events: Collection[str] | None = None,
+        wanted_events: Collection[str | EventFilter] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -267,8 +314,12 @@ class AmiClient:
             else min(action_timeout, ping_interval or action_timeout)
         )
         self.events = events
-        self.wanted_events = _server_filter(wanted_events)
-        # lower-cased for the per-event check; None: no filter
+        self.event_filters = _server_filter(wanted_events)
+        # The names alone, for subscriptions and the per-event check (a header condition
+        # is the PBX's to apply); lower-cased for the check. None: no filter.
+        self.wanted_events: frozenset[str] | None = (
+            None if self.event_filters is None else frozenset(f.name for f in self.event_filters)
+        )
         self._wanted_low = (
             None if self.wanted_events is None else frozenset(n.lower() for n in self.wanted_events)
         )
@@ -451,27 +502,27 @@ class AmiClient:
         re-syncs - before the filter is in place. Raises :class:`AmiFilterError` if
         Asterisk refuses any of them.
         """
-        names = sorted(self.wanted_events or ())
-        if not names:
+        filters = sorted(self.event_filters or (), key=str)
+        if not filters:
             return
         results = await asyncio.gather(
             *(
                 self._request(
                     "Filter",
-                    (("Operation", "Add"), ("MatchCriteria", f"name({name})")),
+                    entry.headers(),
                     timeout=None,  # inside connect_timeout already
                     any_state=True,
                 )
-                for name in names
+                for entry in filters
             ),
             return_exceptions=True,
         )
         refused: list[tuple[str, Response]] = []
-        for name, result in zip(names, results, strict=True):
+        for entry, result in zip(filters, results, strict=True):
             if isinstance(result, BaseException):
                 raise result
             if not result.success:
-                refused.append((name, result))
+                refused.append((str(entry), result))
         if refused:
             message = refused[0][1].message or refused[0][1].status
             hint = ""
@@ -945,19 +996,20 @@ class AmiClient:
                 self._update_interest()
 
 
-def _server_filter(names: Collection[str] | None) -> frozenset[str] | None:
-    """``wanted_events`` without the synthetic names, each checked to be an event name."""
+def _server_filter(
+    names: Collection[str | EventFilter] | None,
+) -> frozenset[EventFilter] | None:
+    """``wanted_events`` as filters, without the synthetic names, each name checked."""
     if names is None:
         return None
     if isinstance(names, str):
         # A bare string is a collection of characters: surely meant as one name.
         raise InvalidAction(f"wanted_events: give a collection of names, not the string {names!r}")
-    out: set[str] = set()
-    for name in names:
-        if not _EVENT_NAME.fullmatch(name):
-            raise InvalidAction(f"wanted_events: {name!r} is not an AMI event name")
-        if name.lower() not in _SYNTHETIC_LOW:
-            out.add(name)
+    out: set[EventFilter] = set()
+    for entry in names:
+        item = entry if isinstance(entry, EventFilter) else EventFilter(entry)
+        if item.name.lower() not in _SYNTHETIC_LOW:
+            out.add(item)
     return frozenset(out)
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from telephony.ami import AmiClient, AmiError, Subscription
+from telephony.ami import AmiClient, AmiError, EventFilter, Subscription
 from telephony.ami.events import Event, QueueMember, QueueMemberEvent
 from telephony.config.models import Site
 from telephony.routing import astdb, roster
@@ -36,17 +36,22 @@ log = logging.getLogger("telephony.engine")
 _RETRY = timedelta(seconds=5)
 _LEAVING_RECHECK = timedelta(seconds=60)
 
-# The PBX events after which membership may need another look (a call ended, someone
-# else changed a queue). `telephony run` asks Asterisk to send only these on the
-# engine's connection (AmiClient wanted_events): of the ~150 events of a hunt-group
-# call, 4 reach Python (bench/surge.py --count-events). Presence and skills will add
-# theirs here.
-AMI_EVENTS = frozenset({
-    "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause",
-    "AgentComplete",
+# The PBX events after which membership may need another look: someone else changed
+# a queue, or the call of a member leaving after it ended. `telephony run` asks
+# Asterisk to send only these on the engine's connection (AmiClient wanted_events),
+# and the status of a member only while it carries our leaving-after-call pause
+# reason: a hunt-group call then sends the engine no event at all
+# (bench/surge.py --count-events). Presence and skills will add theirs here.
+AMI_EVENTS: frozenset[str | EventFilter] = frozenset({
+    "QueueMemberAdded", "QueueMemberRemoved",
+    EventFilter("QueueMemberStatus", header="PausedReason", starts_with=LEAVING_REASON),
+    EventFilter("QueueMemberPause", header="PausedReason", starts_with=LEAVING_REASON),
 })
 # ... and the synthetic Reconnected: the connection came back, everything is re-read.
-_WAKE_EVENTS = AMI_EVENTS | {"Reconnected"}
+_WAKE_EVENTS = frozenset({
+    "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberStatus", "QueueMemberPause",
+    "Reconnected",
+})
 
 
 class EngineError(Exception):
@@ -157,10 +162,6 @@ class Engine:
                 (event.queue, event.member_name) not in self._leaving
             ):
                 return  # status changes matter only for a member leaving after a call
-        if event.name == "AgentComplete" and (
-            (event.get("Queue"), event.get("MemberName")) not in self._leaving
-        ):
-            return
         self.wake()
 
     async def read_state(self) -> PbxState:

@@ -34,7 +34,7 @@ async def connect(site: Site, stop: asyncio.Event, *, max_backoff: float = 5.0) 
     fatal at once: retrying would never help.
 
     The connection carries only the events the engine reacts to (`AMI_EVENTS`),
-    filtered by Asterisk itself: about 4 events per hunt-group call instead of
+    filtered by Asterisk itself: none for an ordinary hunt-group call, instead of
     about 150 (bench/surge.py --count-events).
     """
     delay = 0.2

@@ -11,8 +11,9 @@ from pbx_support import StartEngine
 from telephony.ami import AmiClient
 from telephony.ami.events import QueueMember
 from telephony.config import Site
-from telephony.engine.engine import Engine
+from telephony.engine.engine import AMI_EVENTS, Engine
 from telephony.routing.clock import ManualClock
+from telephony.testing.plugin import PbxHandle
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +29,27 @@ async def clean_pbx(ami: AmiClient) -> AmiClient:
 
 
 @pytest.fixture
-async def start_engine(clean_pbx: AmiClient, pbx_site: Site) -> AsyncIterator[StartEngine]:
-    """Start an in-process engine on the shared AMI client with a clock set by the test."""
-    engines: list[Engine] = []
+async def start_engine(
+    clean_pbx: AmiClient, pbx: PbxHandle, pbx_site: Site
+) -> AsyncIterator[StartEngine]:
+    """Start an in-process engine with a clock set by the test, on its own AMI
+    connection filtered as `telephony run`'s is (only AMI_EVENTS cross the wire), so
+    the tests see what the engine sees in production."""
+    engines: list[tuple[Engine, AmiClient]] = []
 
     async def start(when: datetime) -> tuple[Engine, ManualClock]:
         clock = ManualClock(when)
-        engine = Engine(pbx_site, clean_pbx, clock)
+        client = AmiClient(
+            pbx.info.ami_host, pbx.info.ami_port, pbx_site.pbx.ami_username,
+            pbx_site.pbx.ami_secret, wanted_events=AMI_EVENTS,
+        )
+        await client.connect()
+        engine = Engine(pbx_site, client, clock)
+        engines.append((engine, client))
         await engine.start()
-        engines.append(engine)
         return engine, clock
 
     yield start
-    for engine in engines:
+    for engine, client in engines:
         await engine.stop()
+        await client.close()

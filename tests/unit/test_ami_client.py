@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import telephony.ami.client
-from telephony.ami.client import AmiClient, ConnectionState
+from telephony.ami.client import AmiClient, ConnectionState, EventFilter
 from telephony.ami.errors import (
     AmiActionError,
     AmiAuthError,
@@ -774,6 +774,40 @@ async def test_wanted_events_become_one_name_filter_each_sent_right_after_login(
         assert fake.actions("Login")[0].get("Events") == "on"
     finally:
         await ami.close()
+
+
+async def test_a_header_condition_becomes_a_starts_with_filter_on_that_header(
+    fake: FakeAmi,
+) -> None:
+    leaving = EventFilter("QueueMemberStatus", header="PausedReason", starts_with="telephony:")
+    ami = make_client(fake, wanted_events=[leaving])
+    await ami.connect()
+    try:
+        [sent] = fake.actions("Filter")
+        assert sent.get("MatchCriteria") == (
+            "name(QueueMemberStatus),header(PausedReason),method(starts_with)"
+        )
+        assert sent.get("Filter") == "telephony:"
+        # subscriptions go by name: the header condition is Asterisk's to apply
+        assert ami.wanted_events == frozenset({"QueueMemberStatus"})
+    finally:
+        await ami.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"name": "Queue Member"}, "event name"),
+        ({"name": "QueueMemberStatus", "header": "PausedReason"}, "both"),
+        ({"name": "QueueMemberStatus", "header": "Paused,Reason", "starts_with": "x"}, "header"),
+        ({"name": "QueueMemberStatus", "header": "PausedReason", "starts_with": "a\r\nb"}, "prefix"),
+    ],
+)
+def test_a_malformed_event_filter_is_refused_before_anything_is_sent(
+    kwargs: dict[str, str], word: str
+) -> None:
+    with pytest.raises(InvalidAction, match=word):
+        EventFilter(**kwargs)
 
 
 async def test_without_wanted_events_no_filter_is_sent(fake: FakeAmi, client: AmiClient) -> None:
