@@ -87,7 +87,14 @@ def test_aliases_expanding_beyond_the_budget_are_refused_quickly(loader: str) ->
 @pytest.mark.parametrize("loader", BACKENDS)
 def test_deep_nesting_is_refused_without_recursion(loader: str) -> None:
     text = "a: " + "[" * 100_000 + "]" * 100_000 + "\n"
-    assert problems(text, loader) == ["site.yaml: line 1: nested more than 64 levels deep"]
+    [problem] = problems(text, loader)
+    # Our own limit answers, unless the libyaml a PyYAML wheel bundles (0.2.5 and later
+    # stop at 1,000 levels) refuses first: either way one line, no RecursionError.
+    assert problem in (
+        "site.yaml: line 1: nested more than 64 levels deep",
+        "site.yaml: line 1, column 1003: not valid YAML "
+        "(while increasing flow level; exceeded maximum nesting depth)",
+    )
 
 
 def test_an_empty_file_reads_as_nothing() -> None:
