@@ -1,4 +1,4 @@
-"""AMI parse benchmark: telephony.ami.protocol vs panoramisk 1.4, same stream, same run.
+"""AMI parse benchmark: telephony.asterisk.ami.protocol vs panoramisk 1.4, same stream, same run.
 
     python bench/ami_parse.py [--events 200000] [--chunk 4096] [--repeat 3]
 
@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from telephony.ami.events import Message, parse_event
-from telephony.ami.protocol import AmiProtocol
+from telephony.asterisk.ami.events import Message, parse_event
+from telephony.asterisk.ami.protocol import AmiProtocol
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
 NAMES = ["Anna Svensson", "Åsa Öberg", "Björn Ärlig", "John Smith", "Zoë Ødegård", "Li Wei", ""]
@@ -272,7 +272,7 @@ def main() -> int:
         f"{args.events:,} synthetic events ({len(data) / 1e6:.1f} MB), {args.chunk}-byte chunks, "
         f"best of {args.repeat}, Python {result['python']}.\n\n"
         "| parser | events/s |\n|---|---:|\n"
-        f"| telephony.ami.protocol: frames to Message (lines) | {ours_rate:,.0f} |\n"
+        f"| telephony.asterisk.ami.protocol: frames to Message (lines) | {ours_rate:,.0f} |\n"
         f"| panoramisk 1.4 AMIProtocol.data_received | {pano_rate:,.0f} |\n"
         f"| ours + every header split (Message.parts) | "
         f"{result['ours_plus_every_header_split_per_s']:,} |\n"

@@ -65,10 +65,10 @@ from latency.sip import (
 )
 from latency.stats import TARGET_RATIO, Comparison, Summary, compare, summarise
 
+from telephony.asterisk.names import member_interface
+from telephony.asterisk.render import render
 from telephony.config import Site, load_site
 from telephony.pbx import LocalPbx, PbxInfo
-from telephony.render.asterisk import render
-from telephony.routing.names import member_interface
 from telephony.testing.phones import Phone, PhoneKit
 
 RESULTS = ROOT / "bench" / "results"
@@ -125,10 +125,10 @@ def start_pbx(pbx: LocalPbx, site: Site) -> tuple[PbxInfo, bool]:
     if info is None:
         print("starting the local PBX ...", flush=True)
         return pbx.up(site), True
-    if (info.sip_port, info.ami_port) != (site.pbx.sip_port, site.pbx.ami_port):
+    if (info.sip_port, info.control_port) != (site.pbx.sip_port, site.pbx.control_port):
         raise SystemExit(
-            f"the PBX in this state dir runs on SIP {info.sip_port} / AMI {info.ami_port}, "
-            f"not {site.pbx.sip_port} / {site.pbx.ami_port}"
+            f"the PBX in this state dir runs on SIP {info.sip_port} / AMI {info.control_port}, "
+            f"not {site.pbx.sip_port} / {site.pbx.control_port}"
         )
     if not config_matches(info, render(site)):
         print("the running PBX has another config: re-rendering the test site", flush=True)
@@ -387,7 +387,7 @@ def with_ports(site: Site, ports: str | None) -> Site:
         return site
     sip, ami = (int(p) for p in ports.split(","))
     return site.model_copy(
-        update={"pbx": site.pbx.model_copy(update={"sip_port": sip, "ami_port": ami})}
+        update={"pbx": site.pbx.model_copy(update={"sip_port": sip, "control_port": ami})}
     )
 
 

@@ -54,10 +54,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from telephony.ami import AmiClient, AmiError
-from telephony.ami.events import QueueMember
+from telephony.asterisk.ami import AmiClient, AmiError
+from telephony.asterisk.ami.events import QueueMember
+from telephony.asterisk.port import AMI_EVENTS
 from telephony.config import Site, load_site
-from telephony.engine.engine import AMI_EVENTS
 from telephony.pbx import LocalPbx, PbxError, PbxInfo
 from telephony.testing.phones import Phone, PhoneKit
 from telephony.testing.sipp import (
@@ -106,9 +106,9 @@ def site_data(agents: int, sip_port: int, ami_port: int, api_port: int) -> dict[
         "timezone": "UTC",
         "pbx": {
             "sip_port": sip_port,
-            "ami_port": ami_port,
-            "ami_username": "telephony",
-            "ami_secret": AMI_SECRET,
+            "control_port": ami_port,
+            "control_username": "telephony",
+            "control_secret": AMI_SECRET,
         },
         "api": {"host": "127.0.0.1", "port": api_port},
         "agents": people,
@@ -625,7 +625,7 @@ class EventCounters:
 
 def ami_client(info: PbxInfo, site: Site, wanted: frozenset[str] | None) -> AmiClient:
     return AmiClient(
-        info.ami_host, info.ami_port, site.pbx.ami_username, site.pbx.ami_secret,
+        info.control_host, info.control_port, site.pbx.control_username, site.pbx.control_secret,
         wanted_events=wanted, reconnect=False, ping_interval=None,
     )
 

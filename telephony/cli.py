@@ -64,8 +64,8 @@ def _load(path: str) -> Site | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from telephony.ami import AmiAuthError, AmiError
-    from telephony.engine.run import configure_logging, serve
+    from telephony.engine.run import PbxGone, configure_logging, serve
+    from telephony.port import PbxAuthError, PbxPortError
 
     site = _load(args.file)
     if site is None:
@@ -73,10 +73,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     try:
         asyncio.run(serve(site, host=args.host, port=args.port))
-    except AmiAuthError as exc:
-        print(f"pbx.ami_secret: {exc}", file=sys.stderr)
+    except PbxAuthError as exc:
+        print(f"{exc.field}: {exc}", file=sys.stderr)
         return 2
-    except AmiError as exc:
+    except (PbxGone, PbxPortError) as exc:
         print(f"pbx: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 
 from latency.sip import Variant
+from telephony.asterisk import names
+from telephony.asterisk.render import render
 from telephony.config import Site
-from telephony.render.asterisk import render
-from telephony.routing import names
 
 
 @dataclass(frozen=True, slots=True)

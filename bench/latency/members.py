@@ -6,11 +6,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from telephony.ami import AmiClient
+from telephony.asterisk.ami import AmiClient
+from telephony.asterisk.names import member_interface
+from telephony.asterisk.port import AsteriskPort
 from telephony.config import Site
 from telephony.engine.engine import Engine
+from telephony.port import Join
 from telephony.routing.clock import SystemClock
-from telephony.routing.membership import AddMember
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +35,20 @@ async def sync_with_engine(site: Site, group_id: str) -> tuple[str, list[Added]]
     """
     client = AmiClient(
         "127.0.0.1",
-        site.pbx.ami_port,
-        site.pbx.ami_username,
-        site.pbx.ami_secret.get_secret_value(),
+        site.pbx.control_port,
+        site.pbx.control_username,
+        site.pbx.control_secret.get_secret_value(),
         reconnect=False,
     )
     await client.connect()
     try:
-        commands = await Engine(site, client, SystemClock()).sync()
+        commands = await Engine(site, AsteriskPort(site, client), SystemClock()).sync()
     finally:
         await client.close()
-    added = [Added(c.queue, c.interface) for c in commands if isinstance(c, AddMember)]
+    added = [
+        Added(c.queue, member_interface(site.agent(c.agent)))
+        for c in commands if isinstance(c, Join)
+    ]
     return "engine", added
 
 

@@ -17,7 +17,7 @@ from telephony.config.problems import Problem
 
 # Ids that would name one of Asterisk's own sections, not ours. Ids become PJSIP
 # endpoint/auth/aor/identify sections (devices, trunks), queues.conf sections (hunt
-# groups, queues) and the manager.conf user section (ami_username).
+# groups, queues) and the manager.conf user section (control_username).
 RESERVED_IDS = {
     "anonymous": "PJSIP lets every caller it cannot identify in as the endpoint of that name",
     "general": "it is the settings section of queues.conf and manager.conf",
@@ -75,11 +75,11 @@ def cross_check(site: Site) -> Iterator[Problem]:
         yield from claim_id(trunk.id, f"trunks[{i}].id")
         if trunk.match_header is None and not trunk.match_ip:
             yield Problem(f"trunks[{i}]", "needs match_header or match_ip to be recognised")
-    why = reserved(site.pbx.ami_username)
+    why = reserved(site.pbx.control_username)
     if why is not None:
-        yield Problem("pbx.ami_username", f"{site.pbx.ami_username!r} is reserved: {why}")
-    if site.pbx.ami_port == site.api.port:
-        yield Problem("api.port", f"{site.api.port} is already pbx.ami_port (both listen on TCP)")
+        yield Problem("pbx.control_username", f"{site.pbx.control_username!r} is reserved: {why}")
+    if site.pbx.control_port == site.api.port:
+        yield Problem("api.port", f"{site.api.port} is already pbx.control_port (both listen on TCP)")
 
     yield from _references(site)
 

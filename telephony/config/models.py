@@ -255,16 +255,52 @@ class Trunk(_Model):
     match_ip: list[IpMatch] = Field(default_factory=list)
 
 
+class PbxKind(StrEnum):
+    """Which PBX a site runs on; the same site renders to and is driven on either."""
+
+    ASTERISK = "asterisk"
+    FREESWITCH = "freeswitch"
+
+
+# Where each kind listens for its controller: AMI, the Event Socket.
+DEFAULT_CONTROL_PORT = {PbxKind.ASTERISK: 5038, PbxKind.FREESWITCH: 8021}
+# The names site files used before FreeSWITCH, still read.
+_CONTROL_ALIASES = {"ami_port": "control_port", "ami_username": "control_username",
+                    "ami_secret": "control_secret"}
+
+
 class Pbx(_Model):
     """How the engine reaches the PBX and how the PBX listens."""
 
+    kind: PbxKind = PbxKind.ASTERISK
     sip_host: IpAddress = "127.0.0.1"
     sip_port: Port = 5060
     qualify_seconds: Seconds = 0
-    ami_port: Port = 5038
-    ami_username: Id = "telephony"
-    ami_secret: Secret
+    control_port: Port = 0  # 0 until filled in from `kind` (before validation)
+    control_username: Id = "telephony"
+    control_secret: Secret
     urgent_prefix: UrgentPrefix = "*9"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _neutral_names(cls, data: Any) -> Any:
+        # `ami_*` are the names of site files written for Asterisk alone: read them as
+        # the control connection's, so switching `kind` is still a one-line change.
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for old, new in _CONTROL_ALIASES.items():
+            if old in out and new in out:
+                raise ValueError(f"give {new} or its older name {old}, not both")
+            if old in out:
+                out[new] = out.pop(old)
+        if "control_port" not in out:
+            try:
+                kind = PbxKind(out.get("kind", PbxKind.ASTERISK))
+            except ValueError:
+                kind = PbxKind.ASTERISK  # the kind field reports its own error
+            out["control_port"] = DEFAULT_CONTROL_PORT[kind]
+        return out
 
 
 class Api(_Model):

@@ -1,4 +1,4 @@
-"""`telephony run`: the engine process (AMI adapter, roster scheduler, HTTP API)."""
+"""`telephony run`: the engine process (PBX port, roster scheduler, HTTP API)."""
 
 from __future__ import annotations
 
@@ -9,50 +9,47 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from telephony.ami import (
-    AmiAuthError,
-    AmiClient,
-    AmiConnectionError,
-    AmiError,
-    AmiFilterError,
-    ConnectionState,
-    Disconnected,
-    Event,
-)
-from telephony.config.models import Site
-from telephony.engine.engine import AMI_EVENTS, Engine
+from telephony.config.models import PbxKind, Site
+from telephony.engine.engine import Engine
+from telephony.port import Change, ChangeKind, PbxAuthError, PbxPort, PbxUnavailable
 from telephony.routing.clock import Clock, SystemClock
 from telephony.web.api import make_app
 
 log = logging.getLogger("telephony.engine")
 
 
-async def connect(site: Site, stop: asyncio.Event, *, max_backoff: float = 5.0) -> AmiClient | None:
-    """Connect to the site's AMI, waiting (with capped backoff) for the PBX to come up.
+class PbxGone(Exception):
+    """The PBX stopped letting the engine in (a changed secret): restart needed."""
 
-    Returns None if `stop` is set first. A wrong secret or a refused event filter is
-    fatal at once: retrying would never help.
 
-    The connection carries only the events the engine reacts to (`AMI_EVENTS`),
-    filtered by Asterisk itself: none for an ordinary hunt-group call, instead of
-    about 150 (bench/surge.py --count-events).
+async def open_port(site: Site) -> PbxPort:
+    """One connection to the site's PBX, whichever kind it is.
+
+    Raises PbxAuthError for credentials (or an event filter) the PBX refuses, and
+    PbxUnavailable when it cannot be reached.
+    """
+    if site.pbx.kind is PbxKind.ASTERISK:
+        from telephony.asterisk.port import AsteriskPort
+
+        return await AsteriskPort.connect(site)
+    raise PbxAuthError(f"no engine port for {site.pbx.kind.value} yet", field="pbx.kind")
+
+
+async def connect(site: Site, stop: asyncio.Event, *, max_backoff: float = 5.0) -> PbxPort | None:
+    """Connect to the site's PBX, waiting (with capped backoff) for it to come up.
+
+    Returns None if `stop` is set first. Refused credentials are fatal at once:
+    retrying would never help.
     """
     delay = 0.2
     while not stop.is_set():
-        client = AmiClient(
-            "127.0.0.1", site.pbx.ami_port, site.pbx.ami_username,
-            site.pbx.ami_secret.get_secret_value(),
-            wanted_events=AMI_EVENTS,
-        )
         try:
-            await client.connect()
-            return client
-        except (AmiAuthError, AmiFilterError):
+            return await open_port(site)
+        except PbxAuthError:
             raise
-        except AmiError as exc:
+        except PbxUnavailable as exc:
             log.warning("PBX not reachable on 127.0.0.1:%d (%s); retrying in %.1fs",
-                        site.pbx.ami_port, exc, delay)
-            await client.close()
+                        site.pbx.control_port, exc, delay)
         try:
             await asyncio.wait_for(stop.wait(), delay)
         except TimeoutError:
@@ -71,8 +68,9 @@ async def serve(
 ) -> None:
     """Run the engine and its API until `stop` is set (or SIGINT/SIGTERM).
 
-    Raises AmiConnectionError if the PBX refuses the engine's login after a
-    reconnect, and OSError if the API address is taken (before the PBX is touched).
+    Raises PbxAuthError if the PBX refuses the engine's credentials, PbxGone if it
+    stops letting the engine in after a reconnect, and OSError if the API address is
+    taken.
     """
     stop = stop or asyncio.Event()
     lost = asyncio.Event()
@@ -81,11 +79,11 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with AsyncExitStack() as stack:
-            ami = await connect(site, stop)
-            if ami is None:
+            pbx = await connect(site, stop)
+            if pbx is None:
                 return
-            stack.push_async_callback(ami.close)
-            engine = Engine(site, ami, clock or SystemClock())
+            stack.push_async_callback(pbx.close)
+            engine = Engine(site, pbx, clock or SystemClock())
             runner = web.AppRunner(make_app(engine), access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
@@ -94,21 +92,20 @@ async def serve(
             await engine.start()
             stack.push_async_callback(engine.stop)
 
-            def on_event(event: Event) -> None:
-                # The client gives up only when a re-login is refused (a changed secret).
-                if isinstance(event, Disconnected) and ami.state is ConnectionState.CLOSED:
+            def on_change(change: Change) -> None:
+                if change.kind is ChangeKind.GONE:
                     lost.set()
 
-            stack.callback(ami.subscribe(on_event, names=["Disconnected"]).close)
-            log.info("engine running for site %s: API and status page on http://%s:%d/",
-                     site.site, api_host, api_port)
+            stack.callback(pbx.watch(on_change).close)
+            log.info("engine running for site %s on %s: API and status page on http://%s:%d/",
+                     site.site, pbx.name, api_host, api_port)
             stopped = asyncio.ensure_future(stop.wait())
             gone = asyncio.ensure_future(lost.wait())
             await asyncio.wait({stopped, gone}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
             gone.cancel()
             if lost.is_set():
-                raise AmiConnectionError(f"the PBX no longer lets the engine in: {ami.last_error}")
+                raise PbxGone("the PBX no longer lets the engine in")
             log.info("engine stopping")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,8 @@
-"""The local PBX runner: Asterisk on 127.0.0.1 for development, tests and CI."""
+"""Local PBXs on 127.0.0.1 for development, tests and CI, whichever kind a site names."""
 
-from telephony.pbx.errors import BACKENDS, BackendName, PbxError, PbxInfo
+from telephony.pbx.errors import PbxError, PbxInfo
 from telephony.pbx.local import LocalPbx
 from telephony.pbx.paths import default_state_dir
+from telephony.pbx.runner import Runner
 
-__all__ = ["BACKENDS", "BackendName", "LocalPbx", "PbxError", "PbxInfo", "default_state_dir"]
+__all__ = ["LocalPbx", "PbxError", "PbxInfo", "Runner", "default_state_dir"]

@@ -1,4 +1,4 @@
-"""`telephony pbx up|status|down|prepare|cli`: the local Asterisk from the command line."""
+"""`telephony pbx up|status|down|prepare|cli`: the local PBX from the command line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from telephony.config import demo_site_path, load_or_report
-from telephony.pbx.errors import BACKENDS, PbxError, PbxInfo
+from telephony.config.models import PbxKind
+from telephony.pbx.errors import PbxError, PbxInfo
 from telephony.pbx.local import LocalPbx
 
 EXIT_ERROR = 1
@@ -17,8 +18,9 @@ EXIT_NOT_RUNNING = 3
 
 def _print_info(info: PbxInfo, headline: str) -> None:
     pid = f", pid {info.pid}" if info.pid else ""
-    print(f"{headline} (backend {info.backend}{pid})")
-    print(f"AMI     {info.ami_host}:{info.ami_port}")
+    print(f"{headline}: {info.kind.value} (backend {info.backend}{pid})")
+    control = "AMI" if info.kind is PbxKind.ASTERISK else "ESL"
+    print(f"{control:<7} {info.control_host}:{info.control_port}")
     print(f"SIP     {info.sip_host}:{info.sip_port}")
     print(f"config  {info.config_dir}")
 
@@ -38,7 +40,8 @@ def _up(site_file: Path, backend: str | None, foreground: bool = False) -> int:
     was_running = pbx.status() is not None
     info = pbx.up(site)
     _print_info(info, "PBX reloaded" if was_running else "PBX running")
-    print(f"AMI user {site.pbx.ami_username} (secret from the site file)")
+    if site.pbx.kind is PbxKind.ASTERISK:
+        print(f"AMI user {site.pbx.control_username} (secret from the site file)")
     return 0
 
 
@@ -76,8 +79,9 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     pbx = _pbx(args)
-    name = pbx.prepare()
-    print(f"PBX backend {name} ready (state dir {pbx.layout.state_dir})")
+    kind = PbxKind(args.kind)
+    name = pbx.prepare(kind)
+    print(f"PBX backend {name} ready for {kind.value} (state dir {pbx.state_dir})")
     return 0
 
 
@@ -103,10 +107,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the `pbx` command group to the `telephony` CLI."""
     pbx = subparsers.add_parser(
         "pbx",
-        help="run a local Asterisk on 127.0.0.1",
-        description="Run a local Asterisk on 127.0.0.1 (exit 3 from status/cli: not running).",
+        help="run a local PBX (Asterisk or FreeSWITCH, as the site says) on 127.0.0.1",
+        description="Run a local PBX on 127.0.0.1, the kind the site's pbx.kind names "
+        "(exit 3 from status/cli: not running).",
         epilog=(
-            "Backend order when none is forced: an `asterisk` on PATH (path); else a "
+            "Asterisk backend order when none is forced: an `asterisk` on PATH (path); else a "
             "container, if this state directory has built its image before and the "
             "container engine still has it (docker); else the cached Debian root file "
             "system (rootfs). `--backend docker` builds the image when needed, with "
@@ -116,35 +121,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     pbx.add_argument(
         "--backend",
-        choices=BACKENDS,
         default=None,
-        help="how to run Asterisk (default: $TELEPHONY_PBX_BACKEND, else the order below)",
+        help="how to run the PBX; Asterisk: path, docker or rootfs (default: "
+        "$TELEPHONY_PBX_BACKEND, else the order below)",
     )
     commands = pbx.add_subparsers(dest="pbx_command", required=True)
 
-    up = commands.add_parser("up", help="render the site and start (or reload) Asterisk")
+    up = commands.add_parser("up", help="render the site and start (or reload) its PBX")
     up.add_argument("--config", metavar="FILE", help="site file (default: the bundled demo)")
     up.add_argument(
         "--foreground",
         action="store_true",
-        help="run Asterisk in the foreground in place of this process (containers)",
+        help="run the PBX in the foreground in place of this process (containers)",
     )
     up.set_defaults(pbx_func=_cmd_up)
 
     status = commands.add_parser("status", help="exit 0 when running, 3 when not")
     status.set_defaults(pbx_func=_cmd_status)
 
-    down = commands.add_parser("down", help="stop Asterisk (harmless when not running)")
+    down = commands.add_parser("down", help="stop the PBX (harmless when not running)")
     down.set_defaults(pbx_func=_cmd_down)
 
     prepare = commands.add_parser(
         "prepare",
-        help="build or reuse the Asterisk root file system (docker: and the container image, "
-        "tagged telephony-asterisk:latest for docker/compose.yaml)",
+        help="build or reuse what a PBX needs to start, starting nothing (Asterisk: the root "
+        "file system; docker: and the container image, tagged telephony-asterisk:latest for "
+        "docker/compose.yaml)",
+    )
+    prepare.add_argument(
+        "--kind", choices=[k.value for k in PbxKind], default=PbxKind.ASTERISK.value,
+        help="which PBX to prepare (default asterisk)",
     )
     prepare.set_defaults(pbx_func=_cmd_prepare)
 
-    cli = commands.add_parser("cli", help='run an Asterisk CLI command, e.g. "core show version"')
+    cli = commands.add_parser(
+        "cli", help='run a console command of the running PBX, e.g. "core show version" (Asterisk)'
+    )
     cli.add_argument("cli_command", metavar="COMMAND")
     cli.set_defaults(pbx_func=_cmd_cli)
 

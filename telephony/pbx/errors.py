@@ -1,13 +1,11 @@
-"""What the local PBX runner reports: where a running PBX answers, and why it could not."""
+"""What a local PBX runner reports: where a running PBX answers, and why it could not."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-BackendName = Literal["path", "docker", "rootfs"]
-BACKENDS: tuple[BackendName, ...] = ("path", "docker", "rootfs")
+from telephony.config.models import PbxKind
 
 
 class PbxError(Exception):
@@ -16,11 +14,17 @@ class PbxError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PbxInfo:
-    """Where a running local PBX answers, and which backend runs it."""
+    """Where a running local PBX answers, what kind it is and how it runs.
 
-    backend: BackendName
-    ami_host: str
-    ami_port: int
+    `control_port` is where the engine talks to it: AMI for Asterisk, the Event Socket
+    for FreeSWITCH, always on `control_host` (loopback). `backend` is how the runner
+    of that kind runs it (for Asterisk: "path", "docker" or "rootfs").
+    """
+
+    kind: PbxKind
+    backend: str
+    control_host: str
+    control_port: int
     sip_host: str
     sip_port: int
     pid: int | None

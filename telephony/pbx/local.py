@@ -1,291 +1,115 @@
-"""LocalPbx: render a site, start Asterisk on loopback, wait until AMI lets us in."""
+"""LocalPbx: the local PBX of a state directory, whichever kind the site asks for."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import sys
-import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn
 
 from telephony.config import Site
-from telephony.pbx.backends import Backend, PathBackend, make_backend
-from telephony.pbx.baseconf import base_files, write_config_dir
-from telephony.pbx.container import ContainerBackend
-from telephony.pbx.errors import BackendName, PbxError, PbxInfo
-from telephony.pbx.paths import Layout, choose_backend, default_state_dir, parse_backend
-from telephony.pbx.probe import LoginResult, ami_banner, ami_login, tcp_port_in_use, udp_port_in_use
-from telephony.pbx.procs import file_size
-
-HOST = "127.0.0.1"
-# After a reload Asterisk may briefly still hold the old manager users.
-_RELOAD_GRACE = 5.0
-_POLL = 0.1
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+from telephony.config.models import PbxKind
+from telephony.pbx.errors import PbxError, PbxInfo
+from telephony.pbx.paths import default_state_dir
+from telephony.pbx.runner import Runner, runner_for
 
 
 class LocalPbx:
-    """A local Asterisk for development and tests, bound to 127.0.0.1.
+    """A local PBX for development and tests, bound to 127.0.0.1.
 
-    `backend` (or $TELEPHONY_PBX_BACKEND) forces "path", "docker" or "rootfs";
-    otherwise an installed `asterisk` wins, then a container whose image this state
-    directory built earlier, then the rootfs (see `paths.choose_backend`).
+    `up(site)` starts the kind of PBX the site names (`pbx.kind`); everything else acts
+    on whichever kind runs in this state directory. `backend` chooses how a kind runs
+    (for Asterisk "path", "docker" or "rootfs"; see its runner).
     """
 
     def __init__(
-        self,
-        state_dir: Path | None = None,
-        backend: str | None = None,
-        *,
-        timeout: float = 60.0,
-        progress: Callable[[str], None] = _stderr,
+        self, state_dir: Path | None = None, backend: str | None = None, *, timeout: float = 60.0
     ) -> None:
-        self.layout = Layout(state_dir if state_dir is not None else default_state_dir())
-        self._requested = parse_backend(backend) if backend else None
+        self.state_dir = state_dir if state_dir is not None else default_state_dir()
+        self._backend = backend
         self._timeout = timeout
-        self._progress = progress
-        # Credentials of the last up() in this process, for start_again()'s login check.
-        self._ami_login: tuple[str, str] | None = None
-        # Where Asterisk's log stood before this start/reload: errors show what came after.
-        self._log_offset = 0
 
     def __repr__(self) -> str:
-        return f"LocalPbx(state_dir={str(self.layout.state_dir)!r})"
+        return f"LocalPbx(state_dir={str(self.state_dir)!r})"
 
-    # -- choosing and remembering the backend
+    def runner(self, kind: PbxKind) -> Runner:
+        """The runner for one kind of PBX in this state directory."""
+        return runner_for(kind, self.state_dir, self._backend, timeout=self._timeout)
 
-    def _chosen(self) -> Backend:
-        name = choose_backend(
-            self._requested,
-            os.environ,
-            has_asterisk=lambda: shutil.which("asterisk") is not None,
-            container_ready=ContainerBackend(self.layout).image_ready,
-        )
-        return make_backend(name, self.layout)
+    def _runners(self) -> list[Runner]:
+        runners = []
+        for kind in PbxKind:
+            try:
+                runners.append(self.runner(kind))
+            except PbxError:
+                continue  # a kind this installation cannot run
+        return runners
 
-    def _read_state(self) -> dict[str, object] | None:
-        try:
-            data = json.loads(self.layout.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+    def _started(self) -> Runner | None:
+        """The runner whose PBX was started here (running or killed), if any."""
+        for runner in self._runners():
+            if runner.recorded():
+                return runner
+        return None
 
-    def _recorded(self) -> tuple[Backend, int, int] | None:
-        """The backend and ports of the last start in this state dir."""
-        state = self._read_state()
-        if state is None:
-            return None
-        name, ami_port, sip_port = (
-            state.get("backend"),
-            state.get("ami_port"),
-            state.get("sip_port"),
-        )
-        if not (isinstance(name, str) and isinstance(ami_port, int) and isinstance(sip_port, int)):
-            return None
-        return make_backend(parse_backend(name), self.layout), ami_port, sip_port
+    def _running(self) -> Runner:
+        runner = self._started()
+        if runner is None or runner.status() is None:
+            raise PbxError("the PBX is not running")
+        return runner
 
-    def _write_state(self, backend: BackendName, site: Site) -> None:
-        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
-        state = {"backend": backend, "ami_port": site.pbx.ami_port, "sip_port": site.pbx.sip_port}
-        self.layout.state_file.write_text(json.dumps(state) + "\n")
-
-    def _info(self, backend: Backend, ami_port: int, sip_port: int) -> PbxInfo:
-        pid = backend.running_pid()
-        return PbxInfo(
-            backend=backend.name,
-            ami_host=HOST,
-            ami_port=ami_port,
-            sip_host=HOST,
-            sip_port=sip_port,
-            pid=pid or None,
-            config_dir=backend.config_dir,
-        )
-
-    # -- public API
-
-    def prepare(self) -> BackendName:
-        """Build or reuse what the chosen backend needs (the rootfs, the container image)
-        and offer it to other tools (the image as `:latest`); the backend's name."""
-        backend = self._chosen()
-        backend.prepare(self._progress)
-        backend.publish(self._progress)
-        return backend.name
+    def prepare(self, kind: PbxKind = PbxKind.ASTERISK) -> str:
+        """Build or reuse what `kind` needs to start; how it will run."""
+        return self.runner(kind).prepare()
 
     def status(self) -> PbxInfo | None:
-        """Where the PBX answers, or None when it is not running."""
-        recorded = self._recorded()
-        if recorded is None:
-            return None
-        backend, ami_port, sip_port = recorded
-        if not backend.is_running():
-            return None
-        return self._info(backend, ami_port, sip_port)
+        """Where the PBX answers, or None when none runs."""
+        runner = self._started()
+        return None if runner is None else runner.status()
 
     def up(self, site: Site) -> PbxInfo:
-        """Render `site` and start Asterisk, or re-render and reload it when it runs.
-
-        Blocks until AMI accepts the site's login and Asterisk has fully booted.
-        """
-        from telephony.render.asterisk import render
-
-        rendered = render(site)
-        recorded = self._recorded()
-        if recorded is not None and recorded[0].is_running():
-            backend = recorded[0]
-            if self._requested is not None and self._requested != backend.name:
-                raise PbxError(
-                    f"the PBX already runs with the {backend.name} backend; "
-                    "run `telephony pbx down` first"
-                )
-            if (recorded[1], recorded[2]) != (site.pbx.ami_port, site.pbx.sip_port):
-                raise PbxError(
-                    f"the PBX already runs on AMI port {recorded[1]} and SIP port {recorded[2]}; "
-                    "run `telephony pbx down` before changing ports"
-                )
-            self._write_config(backend, rendered)
-            self._log_offset = file_size(backend.log_file())
-            backend.cli("core reload")
-            self._ami_login = (site.pbx.ami_username, site.pbx.ami_secret.get_secret_value())
-            self._wait_ready(backend, site.pbx.ami_port, reload=True)
-            return self._info(backend, site.pbx.ami_port, site.pbx.sip_port)
-
-        backend = self._chosen()
-        backend.prepare(self._progress)
-        self._check_ports_free(site.pbx.ami_port, site.pbx.sip_port)
-        self._write_config(backend, rendered)
-        self._write_state(backend.name, site)
-        self._ami_login = (site.pbx.ami_username, site.pbx.ami_secret.get_secret_value())
-        return self._start(backend, site.pbx.ami_port, site.pbx.sip_port)
+        """Start the site's kind of PBX with its config, or reload the one running."""
+        started = self._started()
+        if (
+            started is not None
+            and started.kind is not site.pbx.kind
+            and started.status() is not None
+        ):
+            raise PbxError(
+                f"a local {started.kind.value} already runs in {self.state_dir}; "
+                "run `telephony pbx down` before starting "
+                f"{site.pbx.kind.value}"
+            )
+        return self.runner(site.pbx.kind).up(site)
 
     def down(self) -> None:
-        """Stop the PBX and clean up; harmless when it is not running."""
-        recorded = self._recorded()
-        if recorded is None:
-            # Nothing recorded, but an earlier crash may have left proc mounted.
-            make_backend("rootfs", self.layout).after_stop()
-            return
-        backend = recorded[0]
-        backend.stop()
-        backend.after_stop()
-        self.layout.state_file.unlink(missing_ok=True)
+        """Stop whatever PBX runs here; harmless when none does."""
+        for runner in self._runners():
+            runner.down()
 
     def kill(self) -> None:
-        """SIGKILL Asterisk without any cleanup (for restart tests)."""
-        recorded = self._recorded()
-        if recorded is not None:
-            recorded[0].kill()
+        """SIGKILL the PBX without clean-up (restart tests)."""
+        runner = self._started()
+        if runner is not None:
+            runner.kill()
 
     def start_again(self) -> PbxInfo:
-        """Start Asterisk with the config already in place (after kill()) and wait for AMI."""
-        recorded = self._recorded()
-        if recorded is None:
+        """Start the PBX killed by kill() again, with the same config."""
+        runner = self._started()
+        if runner is None:
             raise PbxError("no PBX was started in this state directory: run `telephony pbx up`")
-        backend, ami_port, sip_port = recorded
-        if backend.is_running():
-            self._wait_ready(backend, ami_port)
-            return self._info(backend, ami_port, sip_port)
-        # A just-killed Asterisk's sockets can outlive its exit by a moment.
-        self._check_ports_free(ami_port, sip_port, wait=5.0)
-        return self._start(backend, ami_port, sip_port)
+        return runner.start_again()
 
     def cli(self, command: str) -> str:
-        """The output of `asterisk -rx command` on the running PBX."""
-        recorded = self._recorded()
-        if recorded is None or not recorded[0].is_running():
-            raise PbxError("the PBX is not running")
-        return recorded[0].cli(command)
+        """One of the running PBX's own console commands (Asterisk CLI, fs_cli)."""
+        return self._running().cli(command)
+
+    def hangup_all(self) -> None:
+        """Hang up every call on the running PBX."""
+        self._running().hangup_all()
+
+    def active_calls(self) -> int:
+        """How many channels are up on the running PBX."""
+        return self._running().active_calls()
 
     def exec_foreground(self, site: Site) -> NoReturn:
-        """Render `site` and replace this process with Asterisk in the foreground.
-
-        For containers, where Asterisk should be the main process; needs the path backend.
-        """
-        from telephony.render.asterisk import render
-
-        backend = self._chosen()
-        if not isinstance(backend, PathBackend):
-            raise PbxError("--foreground needs an installed asterisk (the path backend)")
-        self._write_config(backend, render(site))
-        self._write_state(backend.name, site)
-        # exec keeps the pid, so status() and cli() work from a second shell.
-        self.layout.pid_file.write_text(f"{os.getpid()}\n")
-        argv = backend.foreground_argv()
-        os.execv(argv[0], argv)
-
-    # -- steps
-
-    def _write_config(self, backend: Backend, rendered: Mapping[str, str]) -> None:
-        # Site files win over a base file of the same name.
-        write_config_dir(backend.config_dir, {**base_files(backend.directories()), **rendered})
-
-    def _check_ports_free(self, ami_port: int, sip_port: int, *, wait: float = 0.0) -> None:
-        deadline = time.monotonic() + wait
-        while True:
-            busy = []
-            if tcp_port_in_use(HOST, ami_port):
-                busy.append(f"AMI port {HOST}:{ami_port} (tcp)")
-            if udp_port_in_use(HOST, sip_port):
-                busy.append(f"SIP port {HOST}:{sip_port} (udp)")
-            if not busy or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-        if busy:
-            raise PbxError(
-                f"{' and '.join(busy)} already in use by another program "
-                "(another Asterisk? check with `ss -ltnup`)"
-            )
-
-    def _start(self, backend: Backend, ami_port: int, sip_port: int) -> PbxInfo:
-        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
-        # Start each run's captured output afresh so error tails show this run only.
-        self.layout.output_log.write_bytes(b"")
-        self._log_offset = file_size(backend.log_file())
-        backend.start()
-        try:
-            self._wait_ready(backend, ami_port)
-        except BaseException:
-            # Never leave a half-started Asterisk holding the ports.
-            backend.stop()
-            backend.after_stop()
-            raise
-        return self._info(backend, ami_port, sip_port)
-
-    def _wait_ready(self, backend: Backend, ami_port: int, *, reload: bool = False) -> None:
-        started = time.monotonic()
-        deadline = started + self._timeout
-        while True:
-            if not backend.is_running():
-                raise PbxError(
-                    f"Asterisk exited while starting\n{backend.log_tail(since=self._log_offset)}"
-                )
-            outcome = self._probe(ami_port)
-            if outcome is LoginResult.ACCEPTED:
-                break
-            now = time.monotonic()
-            if outcome is LoginResult.REJECTED and not (reload and now - started < _RELOAD_GRACE):
-                user = self._ami_login[0] if self._ami_login else "?"
-                raise PbxError(
-                    f"AMI at {HOST}:{ami_port} rejected the login of user {user!r}: "
-                    "another Asterisk may hold the port, or manager.conf does not match the site"
-                )
-            if now >= deadline:
-                raise PbxError(
-                    f"AMI at {HOST}:{ami_port} did not answer within {self._timeout:g} s\n"
-                    f"{backend.log_tail(since=self._log_offset)}"
-                )
-            # Doubles as the pause between attempts; returns early if Asterisk dies.
-            backend.wait_exit(_POLL)
-        remaining = max(1.0, deadline - time.monotonic())
-        backend.cli("core waitfullybooted", timeout=remaining)
-
-    def _probe(self, ami_port: int) -> LoginResult:
-        if self._ami_login is None:
-            return LoginResult.ACCEPTED if ami_banner(HOST, ami_port) else LoginResult.UNREACHABLE
-        username, secret = self._ami_login
-        return ami_login(HOST, ami_port, username, secret)
+        """Render the site and replace this process with its PBX (containers)."""
+        self.runner(site.pbx.kind).exec_foreground(site)

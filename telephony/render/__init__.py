@@ -11,7 +11,7 @@ from telephony.files import write_files
 def render_files(site: Site, pbx: str) -> dict[str, str]:
     """Every configuration file for one PBX kind, by file name."""
     if pbx == "asterisk":
-        from telephony.render.asterisk import render
+        from telephony.asterisk.render import render
 
         return render(site)
     raise ValueError(f"unknown PBX kind {pbx!r}; known: asterisk")

@@ -8,7 +8,7 @@ Fixtures:
 - `pbx` (session): the local PBX started with that site (`LocalPbx().up(site)`); stopped
   at the end of the session unless it was already running before. A PBX that cannot
   start fails the tests; outside CI, TELEPHONY_ALLOW_SKIP=1 skips them instead.
-- `ami` (function): a connected `telephony.ami.AmiClient`, closed afterwards.
+- `ami` (function): a connected `telephony.asterisk.ami.AmiClient`, closed afterwards.
 - `phones` (function): a `PhoneKit`; every SIPp it started is stopped afterwards.
 
 Tests using these fixtures get the `pbx` marker, so `-m "not pbx"` leaves them out.
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 import pytest
 
 if TYPE_CHECKING:
-    from telephony.ami import AmiClient
+    from telephony.asterisk.ami import AmiClient
     from telephony.config import Site
     from telephony.pbx import LocalPbx, PbxInfo
     from telephony.testing.phones import PhoneKit
@@ -36,8 +36,7 @@ _PBX_FIXTURES = frozenset({"pbx", "ami", "phones"})
 async def _until_no_channels(pbx: PbxHandle, timeout: float = 5.0) -> None:
     async def poll() -> None:
         while True:
-            out = await asyncio.to_thread(pbx.cli, "core show channels count")
-            if out.lstrip().startswith("0 active channels"):
+            if await asyncio.to_thread(pbx.active_calls) == 0:
                 return
             await asyncio.sleep(0.05)
 
@@ -113,7 +112,7 @@ class PbxHandle:
         self.site = site
 
     def __repr__(self) -> str:
-        return f"<PbxHandle {self.info.backend} sip={self.info.sip_port} ami={self.info.ami_port}>"
+        return f"<PbxHandle {self.info.backend} sip={self.info.sip_port} ami={self.info.control_port}>"
 
     def kill(self) -> None:
         """SIGKILL Asterisk (for restart tests); `start_again()` brings it back."""
@@ -123,6 +122,14 @@ class PbxHandle:
         """Start Asterisk again with the same config and wait until AMI answers."""
         self.info = self._local.start_again()
         return self.info
+
+    def hangup_all(self) -> None:
+        """Hang up every call on the PBX."""
+        self._local.hangup_all()
+
+    def active_calls(self) -> int:
+        """How many channels are up on the PBX."""
+        return self._local.active_calls()
 
     def cli(self, command: str) -> str:
         """Output of an Asterisk CLI command, e.g. `pjsip show contacts`."""
@@ -181,13 +188,13 @@ else:
     @pytest_asyncio.fixture
     async def ami(pbx: PbxHandle, pbx_site: Site) -> AsyncIterator[AmiClient]:
         """An AMI client logged in with the site's credentials; closed after the test."""
-        from telephony.ami import AmiClient
+        from telephony.asterisk.ami import AmiClient
 
         client = AmiClient(
-            pbx.info.ami_host,
-            pbx.info.ami_port,
-            pbx_site.pbx.ami_username,
-            pbx_site.pbx.ami_secret,
+            pbx.info.control_host,
+            pbx.info.control_port,
+            pbx_site.pbx.control_username,
+            pbx_site.pbx.control_secret,
         )
         await client.connect()
         try:
@@ -215,5 +222,5 @@ else:
             # A SIPp process stopped mid-call sends no BYE, and a call without media
             # stays up in Asterisk forever, leaving its agent "in use" for the next
             # test. Every test starts with no calls on the PBX.
-            await asyncio.to_thread(pbx.cli, "channel request hangup all")
+            await asyncio.to_thread(pbx.hangup_all)
             await _until_no_channels(pbx)

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from telephony.ami import AmiError
 from telephony.config.models import NUMBER_RE
 from telephony.engine.engine import Engine, EngineError, UnknownName
-from telephony.routing.astdb import DbState, OverrideAction
+from telephony.port import PbxPortError
+from telephony.routing.state import OverrideAction, StoredState
 
 ENGINE = web.AppKey("engine", Engine)
 
@@ -65,7 +65,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _error(404, exc.field, exc.message)
     except EngineError as exc:
         return _error(400, exc.field, exc.message)
-    except AmiError as exc:
+    except PbxPortError as exc:
         return _error(503, "pbx", f"the PBX did not take the change: {exc}")
 
 
@@ -97,8 +97,9 @@ async def status(request: web.Request) -> web.Response:
                 "id": g.group,
                 "on_duty": g.on_duty,
                 "members": [
-                    {"agent": m.name, "paused": m.paused, "in_call": m.in_call,
-                     "status": m.status, "paused_reason": m.paused_reason}
+                    {"agent": m.agent, "paused": m.hold is not None,
+                     "hold": None if m.hold is None else m.hold.value,
+                     "hold_reason": m.hold_reason, "state": m.state.value}
                     for m in g.members
                 ],
             }
@@ -121,8 +122,8 @@ def _iso(stamp: int | None) -> str | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
 
 
-def _focused(db: DbState, agent: str, now: float) -> bool:
-    # An ended focus stays in AstDB until the engine's next sync: it is not shown.
+def _focused(db: StoredState, agent: str, now: float) -> bool:
+    # An ended focus stays stored until the engine's next sync: it is not shown.
     focus = db.focus.get(agent)
     return focus is not None and focus.active(now)
 

@@ -8,10 +8,11 @@ from datetime import datetime
 import pytest
 from pbx_support import StartEngine
 
-from telephony.ami import AmiClient
-from telephony.ami.events import QueueMember
+from telephony.asterisk.ami import AmiClient
+from telephony.asterisk.ami.events import QueueMember
+from telephony.asterisk.port import AsteriskPort
 from telephony.config import Site
-from telephony.engine.engine import AMI_EVENTS, Engine
+from telephony.engine.engine import Engine
 from telephony.routing.clock import ManualClock
 from telephony.testing.plugin import PbxHandle
 
@@ -35,21 +36,17 @@ async def start_engine(
     """Start an in-process engine with a clock set by the test, on its own AMI
     connection filtered as `telephony run`'s is (only AMI_EVENTS cross the wire), so
     the tests see what the engine sees in production."""
-    engines: list[tuple[Engine, AmiClient]] = []
+    engines: list[tuple[Engine, AsteriskPort]] = []
 
     async def start(when: datetime) -> tuple[Engine, ManualClock]:
         clock = ManualClock(when)
-        client = AmiClient(
-            pbx.info.ami_host, pbx.info.ami_port, pbx_site.pbx.ami_username,
-            pbx_site.pbx.ami_secret, wanted_events=AMI_EVENTS,
-        )
-        await client.connect()
-        engine = Engine(pbx_site, client, clock)
-        engines.append((engine, client))
+        port = await AsteriskPort.connect(pbx_site, pbx.info.control_host)
+        engine = Engine(pbx_site, port, clock)
+        engines.append((engine, port))
         await engine.start()
         return engine, clock
 
     yield start
-    for engine, client in engines:
+    for engine, port in engines:
         await engine.stop()
-        await client.close()
+        await port.close()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from telephony.ami import AmiClient
-from telephony.ami.events import QueueMember
+from telephony.asterisk.ami import AmiClient
+from telephony.asterisk.ami.events import QueueMember
 from telephony.engine.engine import Engine
 from telephony.routing.clock import ManualClock
 

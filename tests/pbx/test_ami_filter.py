@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from telephony.ami import AmiClient, Reconnected
-from telephony.ami.events import DBGetTreeResponse, Event, QueueMember
+from telephony.asterisk.ami import AmiClient, Reconnected
+from telephony.asterisk.ami.events import DBGetTreeResponse, Event, QueueMember
 from telephony.config import Site
 from telephony.testing.plugin import PbxHandle
 
@@ -24,8 +24,8 @@ WANTED = frozenset({"QueueMemberAdded", "QueueMemberRemoved"})
 
 def client_for(pbx: PbxHandle, site: Site, wanted: frozenset[str] | None) -> AmiClient:
     return AmiClient(
-        pbx.info.ami_host, pbx.info.ami_port, site.pbx.ami_username,
-        site.pbx.ami_secret, wanted_events=wanted, min_backoff=0.2,
+        pbx.info.control_host, pbx.info.control_port, site.pbx.control_username,
+        site.pbx.control_secret, wanted_events=wanted, min_backoff=0.2,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pbx_support import StartEngine, queue_members
 
-from telephony.ami import AmiClient
+from telephony.asterisk.ami import AmiClient
 from telephony.web.api import make_app
 
 pytestmark = pytest.mark.pbx

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pbx_support import queue_members
 
-from telephony.ami import AmiClient
+from telephony.asterisk.ami import AmiClient
 from telephony.config import Site, demo_site_path
 from telephony.testing.phones import PhoneKit
 from telephony.testing.plugin import site_path

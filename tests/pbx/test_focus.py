@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pbx_support import StartEngine, queue_members
 
-from telephony.ami import AmiClient
+from telephony.asterisk.ami import AmiClient
 from telephony.testing.phones import PhoneKit
 
 pytestmark = pytest.mark.pbx

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from telephony.ami import AmiClient
-from telephony.ami.events import DialBegin, Event, Reconnected
+from telephony.asterisk.ami import AmiClient
+from telephony.asterisk.ami.events import DialBegin, Event, Reconnected
 from telephony.testing.phones import PhoneKit
 
 pytestmark = pytest.mark.pbx

@@ -10,9 +10,10 @@ from datetime import datetime
 import pytest
 from pbx_support import StartEngine, queue_members
 
-from telephony.ami import AmiClient
-from telephony.ami.events import QueueMemberRemoved
-from telephony.routing.astdb import OverrideAction
+from telephony.asterisk.ami import AmiClient
+from telephony.asterisk.ami.events import QueueMemberRemoved
+from telephony.port import Hold
+from telephony.routing.state import OverrideAction
 from telephony.testing.phones import PhoneKit
 
 pytestmark = pytest.mark.pbx
@@ -135,4 +136,4 @@ async def test_a_manual_pause_pauses_the_member(
     await engine.override("intake", "asa", OverrideAction.PAUSE)
     groups, _ = await engine.status()
     [intake] = [g for g in groups if g.group == "intake"]
-    assert [(m.name, m.paused) for m in intake.members] == [("asa", True)]
+    assert [(m.agent, m.hold) for m in intake.members] == [("asa", Hold.MANUAL)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from telephony.ami import AmiClient
+from telephony.asterisk.ami import AmiClient
 from telephony.testing.plugin import PbxHandle
 
 # Asterisk commits AstDB writes from a thread at most once a second (main/db.c,

@@ -1,6 +1,6 @@
 """A stand-in for `docker`/`podman` in unit tests: images live in a JSON file.
 
-Understands just what telephony.pbx.images asks: `image inspect --format F NAME`,
+Understands just what telephony.asterisk.runner.images asks: `image inspect --format F NAME`,
 `build ... --label K=V --tag NAME ...`, `import --change 'LABEL K="V"' - NAME`,
 `tag SRC DST` and `image rm ID`. An image whose last name moved away stays
 listed under its id, as an untagged image does. Every call is appended to calls.log beside the

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import telephony.ami.client
-from telephony.ami.client import AmiClient, ConnectionState, EventFilter
-from telephony.ami.errors import (
+import telephony.asterisk.ami.client
+from telephony.asterisk.ami.client import AmiClient, ConnectionState, EventFilter
+from telephony.asterisk.ami.errors import (
     AmiActionError,
     AmiAuthError,
     AmiConnectionError,
@@ -25,7 +25,7 @@ from telephony.ami.errors import (
     InvalidAction,
     InvalidSubscription,
 )
-from telephony.ami.events import (
+from telephony.asterisk.ami.events import (
     AgentComplete,
     Connected,
     DBGetTreeResponse,
@@ -38,7 +38,7 @@ from telephony.ami.events import (
     Reconnected,
     parse_event,
 )
-from telephony.ami.protocol import AmiProtocol
+from telephony.asterisk.ami.protocol import AmiProtocol
 
 SECRET = "s3cret-unit"
 
@@ -277,7 +277,7 @@ async def test_silent_server_hits_the_connect_timeout(fake: FakeAmi) -> None:
 async def test_secret_is_not_logged_or_shown(
     fake: FakeAmi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telephony.ami")
+    caplog.set_level(logging.DEBUG, logger="telephony.asterisk.ami")
     ami = make_client(fake)
     await ami.connect()
     await ami.send("Ping")
@@ -755,7 +755,7 @@ def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         parsed.append(message.name)
         return parse_event(message)
 
-    monkeypatch.setattr(telephony.ami.client, "parse_event", counting)
+    monkeypatch.setattr(telephony.asterisk.ami.client, "parse_event", counting)
     return parsed
 
 

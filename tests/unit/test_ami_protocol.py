@@ -11,8 +11,8 @@ from itertools import pairwise
 
 import pytest
 
-from telephony.ami.errors import AmiActionError, InvalidAction, ProtocolError
-from telephony.ami.events import (
+from telephony.asterisk.ami.errors import AmiActionError, InvalidAction, ProtocolError
+from telephony.asterisk.ami.events import (
     AgentConnect,
     DBGetTreeResponse,
     Event,
@@ -29,7 +29,13 @@ from telephony.ami.events import (
     parse_event,
     parse_response,
 )
-from telephony.ami.protocol import NEED_DATA, Action, AmiProtocol, HeaderValue, encode_action
+from telephony.asterisk.ami.protocol import (
+    NEED_DATA,
+    Action,
+    AmiProtocol,
+    HeaderValue,
+    encode_action,
+)
 
 TRANSCRIPT = (
     b"Asterisk Call Manager/11.0.0\r\n"

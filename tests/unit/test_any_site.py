@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sites import sites
 
+from telephony.asterisk.render import render
 from telephony.config import ConfigError, parse_site
 from telephony.config.dst import notes
-from telephony.render.asterisk import render
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)

@@ -217,6 +217,6 @@ def test_a_yaml_error_does_not_quote_the_line(demo_data: dict[str, Any]) -> None
 
 
 def test_a_bad_secret_is_not_quoted_in_the_error(demo_data: dict[str, Any]) -> None:
-    demo_data["pbx"]["ami_secret"] = "abc;defgh-secret"
+    demo_data["pbx"]["control_secret"] = "abc;defgh-secret"
     [problem] = problems(demo_data)
-    assert "defgh" not in problem and problem.startswith("pbx.ami_secret: must not contain any of")
+    assert "defgh" not in problem and problem.startswith("pbx.control_secret: must not contain any of")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from telephony.asterisk.runner.baseconf import write_config_dir
 from telephony.files import write_files
-from telephony.pbx.baseconf import write_config_dir
 
 OLD = {"a.conf": "old a\n", "b.conf": "old b\n", "c.conf": "old c\n", "d.conf": "old d\n"}
 NEW = {"a.conf": "new a\n", "b.conf": "new b\n", "c.conf": "new c\n", "d.conf": "new d\n"}

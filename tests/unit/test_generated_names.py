@@ -11,9 +11,9 @@ from asterisk_conf import contexts_used, extension_key, extensions, sections
 from hypothesis import given, settings
 from sites import sites
 
+from telephony.asterisk import names
+from telephony.asterisk.render import render
 from telephony.config import ConfigError, Site, parse_site
-from telephony.render.asterisk import render
-from telephony.routing import names
 
 ENV: dict[str, str] = {}
 

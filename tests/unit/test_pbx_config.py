@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from telephony.pbx.backends import PathBackend, RootfsBackend
-from telephony.pbx.baseconf import DEBIAN_DIRECTORIES, base_files, write_config_dir
-from telephony.pbx.paths import Layout
+from telephony.asterisk.runner.backends import PathBackend, RootfsBackend
+from telephony.asterisk.runner.baseconf import DEBIAN_DIRECTORIES, base_files, write_config_dir
+from telephony.asterisk.runner.paths import Layout
 
 
 def directories_of(asterisk_conf: str) -> dict[str, str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from telephony.asterisk.runner.container import ASTDB_DIR, ContainerBackend, ContainerRecord
+from telephony.asterisk.runner.engines import Engine
+from telephony.asterisk.runner.paths import Layout
 from telephony.pbx import LocalPbx, PbxError
-from telephony.pbx.container import ASTDB_DIR, ContainerBackend, ContainerRecord
-from telephony.pbx.engines import Engine
-from telephony.pbx.paths import Layout
 
 
 def no_detection(env: Mapping[str, str]) -> Engine:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.pbx import PbxError
-from telephony.pbx.engines import (
+from telephony.asterisk.runner.engines import (
     Engine,
     Limits,
     Mount,
@@ -23,6 +22,7 @@ from telephony.pbx.engines import (
     pick,
     run_argv,
 )
+from telephony.pbx import PbxError
 
 PODMAN = Engine("/usr/bin/podman", "podman", runtime="runc", limits=Limits(20000, 32768))
 DOCKER = Engine("/usr/bin/docker", "docker", limits=Limits(20000, 32768))

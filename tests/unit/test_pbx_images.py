@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from telephony.pbx import rootfs
-from telephony.pbx.engines import Engine
-from telephony.pbx.images import (
+from telephony.asterisk.runner import rootfs
+from telephony.asterisk.runner.engines import Engine
+from telephony.asterisk.runner.images import (
     base_labels,
     base_name,
     dockerfile_text,
@@ -21,8 +21,8 @@ from telephony.pbx.images import (
     stale_reason,
     tag_latest,
 )
-from telephony.pbx.paths import Layout
-from telephony.pbx.wheels import Checkout, source_digest
+from telephony.asterisk.runner.paths import Layout
+from telephony.asterisk.runner.wheels import Checkout, source_digest
 
 VERSION = "Asterisk 22.10.1+dfsg+~cs6.17.60671434-1"
 FAKE_CLI = Path(__file__).with_name("fake_container_cli.py")
@@ -156,7 +156,7 @@ def test_a_stale_image_is_built_from_the_current_base_with_the_labels_wanted(
     )
     # The wheel itself is not what this test is about.
     monkeypatch.setattr(
-        "telephony.pbx.wheels.build_wheel",
+        "telephony.asterisk.runner.wheels.build_wheel",
         lambda _source, out: (out / "telephony-0.1.0-py3-none-any.whl").write_bytes(b""),
     )
     ensure_image(engine, layout, print, source)
@@ -181,7 +181,7 @@ def test_an_old_image_still_tagged_latest_is_kept(
     images["telephony-asterisk:latest"] = images[name]
     state.write_text(json.dumps(images))
     monkeypatch.setattr(
-        "telephony.pbx.wheels.build_wheel",
+        "telephony.asterisk.runner.wheels.build_wheel",
         lambda _source, out: (out / "telephony-0.1.0-py3-none-any.whl").write_bytes(b""),
     )
     ensure_image(engine, layout, print, source)
@@ -194,7 +194,7 @@ def test_a_missing_base_is_imported_from_the_tree(
     layout = Layout(tmp_path / "state")
     make_tree(layout)
     monkeypatch.setattr(
-        "telephony.pbx.wheels.build_wheel",
+        "telephony.asterisk.runner.wheels.build_wheel",
         lambda _source, out: (out / "telephony-0.1.0-py3-none-any.whl").write_bytes(b""),
     )
     ensure_image(engine, layout, print, source)
@@ -215,4 +215,4 @@ def test_latest_tags_name_the_image_and_its_base(tmp_path: Path, engine: Engine)
 def test_the_dockerfile_ships_in_the_wheel() -> None:
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     setuptools = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert "Dockerfile" in setuptools["package-data"]["telephony.pbx"]
+    assert "Dockerfile" in setuptools["package-data"]["telephony.asterisk"]

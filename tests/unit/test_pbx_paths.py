@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from telephony.asterisk.runner.paths import choose_backend, default_state_dir
 from telephony.pbx import PbxError
-from telephony.pbx.paths import choose_backend, default_state_dir
 
 
 def yes() -> bool:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from telephony.pbx.probe import LoginResult, ami_login, tcp_port_in_use
+from telephony.asterisk.runner.probe import LoginResult, ami_login, tcp_port_in_use
 
 
 async def fake_ami(secret: str) -> asyncio.Server:

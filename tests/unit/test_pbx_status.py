@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from telephony.asterisk.runner.paths import Layout
+from telephony.asterisk.runner.procs import is_asterisk, read_pid, spawn_detached, tail, wait_gone
+from telephony.asterisk.runner.rootfs import _unescape_mount_path
 from telephony.cli import main
 from telephony.pbx import LocalPbx, PbxError
-from telephony.pbx.paths import Layout
-from telephony.pbx.procs import is_asterisk, read_pid, spawn_detached, tail, wait_gone
-from telephony.pbx.rootfs import _unescape_mount_path
 
 
 def record_start(state_dir: Path, backend: str, pid: int) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.pbx import PbxError
-from telephony.pbx.wheels import (
+from telephony.asterisk.runner.wheels import (
     Checkout,
     Installed,
     _wheel_tag,
@@ -26,6 +25,7 @@ from telephony.pbx.wheels import (
     repack,
     source_digest,
 )
+from telephony.pbx import PbxError
 
 PYPROJECT = """\
 [project]
@@ -48,7 +48,7 @@ def make_checkout(root: Path) -> Path:
     write(root / "pyproject.toml", PYPROJECT)
     write(root / "README.md", "# telephony\n")
     write(root / "telephony" / "__init__.py", "")
-    write(root / "telephony" / "pbx" / "Dockerfile", "FROM x\n")
+    write(root / "telephony" / "asterisk" / "Dockerfile", "FROM x\n")
     write(root / "dialplans" / "asterisk" / "pjsip.conf.j2", "[global]\n")
     return root
 
@@ -104,7 +104,7 @@ def test_checkout_inputs_are_the_project_files_and_every_mapped_package_dir(tmp_
         "dialplans/asterisk/pjsip.conf.j2",
         "pyproject.toml",
         "telephony/__init__.py",
-        "telephony/pbx/Dockerfile",
+        "telephony/asterisk/Dockerfile",
     ]
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from telephony.asterisk.render import FILES, render
 from telephony.cli import main
 from telephony.config import parse_site
-from telephony.render.asterisk import FILES, render
 
 ENV = {"TELEPHONY_AMI_SECRET": "a-long-ami-secret"}
 

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from telephony.asterisk.render import render
 from telephony.config import ConfigError, demo_site_path, parse_site
-from telephony.render.asterisk import render
 
 ENV = {"TELEPHONY_AMI_SECRET": "a-long-ami-secret"}
 DEMO = yaml.safe_load(demo_site_path().read_text(encoding="utf-8"))
@@ -232,10 +232,10 @@ def test_any_accepted_name_fits_asterisk_and_stays_on_its_line(name: str) -> Non
 
 # -- ports -------------------------------------------------------------------------------
 
-def test_the_api_and_ami_cannot_share_a_port(demo_data: dict[str, Any]) -> None:
-    demo_data["api"]["port"] = demo_data["pbx"]["ami_port"]
+def test_the_api_and_the_pbx_control_connection_cannot_share_a_port(demo_data: dict[str, Any]) -> None:
+    demo_data["api"]["port"] = demo_data["pbx"]["control_port"]
     assert problems_of(demo_text(demo_data)) == [
-        "api.port: 5038 is already pbx.ami_port (both listen on TCP)"
+        "api.port: 5038 is already pbx.control_port (both listen on TCP)"
     ]
 
 
@@ -244,3 +244,35 @@ def test_an_allowed_caller_listed_twice_is_named(demo_data: dict[str, Any]) -> N
     assert problems_of(demo_text(demo_data)) == [
         "agents[0].focus_allow[1]: +46701234567 is listed twice"
     ]
+
+
+# -- the PBX kind and its control connection ---------------------------------------------
+
+def test_older_ami_names_are_read_as_the_control_connection(demo_data: dict[str, Any]) -> None:
+    pbx = demo_data["pbx"]
+    pbx["ami_port"] = pbx.pop("control_port", 5038)
+    pbx["ami_username"] = pbx.pop("control_username", "telephony")
+    pbx["ami_secret"] = pbx.pop("control_secret")
+    site = parse_site(demo_text(demo_data), {})
+    assert (site.pbx.control_port, site.pbx.control_username) == (5038, "telephony")
+
+
+def test_a_setting_given_under_both_names_is_refused(demo_data: dict[str, Any]) -> None:
+    demo_data["pbx"]["ami_secret"] = "another-secret"
+    assert problems_of(demo_text(demo_data)) == [
+        "pbx: give control_secret or its older name ami_secret, not both"
+    ]
+
+
+def test_the_control_port_defaults_to_the_kinds_own(demo_data: dict[str, Any]) -> None:
+    demo_data["pbx"].pop("control_port", None)
+    assert parse_site(demo_text(demo_data), {}).pbx.control_port == 5038
+    demo_data["pbx"]["kind"] = "freeswitch"
+    demo_data["trunks"] = []  # the demo's header trunk is Asterisk's way
+    assert parse_site(demo_text(demo_data), {}).pbx.control_port == 8021
+
+
+def test_an_unknown_pbx_kind_is_named(demo_data: dict[str, Any]) -> None:
+    demo_data["pbx"]["kind"] = "yate"
+    [problem] = problems_of(demo_text(demo_data))
+    assert problem.startswith("pbx.kind: ") and "asterisk" in problem and "freeswitch" in problem

@@ -92,8 +92,10 @@ def test_deep_nesting_is_refused_without_recursion(loader: str) -> None:
     # stop at 1,000 levels) refuses first: either way one line, no RecursionError.
     assert problem in (
         "site.yaml: line 1: nested more than 64 levels deep",
-        "site.yaml: line 1, column 1003: not valid YAML "
-        "(while increasing flow level; exceeded maximum nesting depth)",
+        (
+            "site.yaml: line 1, column 1003: not valid YAML "
+            "(while increasing flow level; exceeded maximum nesting depth)"
+        ),
     )
 
 

@@ -201,7 +201,7 @@ class Response:
     def check(self, action: str | None = None) -> Response:
         """Return self, or raise :class:`AmiActionError` for ``Response: Error``."""
         if not self.success:
-            from telephony.ami.errors import AmiActionError
+            from telephony.asterisk.ami.errors import AmiActionError
 
             raise AmiActionError(self, action)
         return self

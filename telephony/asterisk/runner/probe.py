@@ -1,6 +1,6 @@
 """A minimal AMI login check: is Asterisk up and does it accept the site's user?
 
-Only for waiting on a start; the engine's AMI client lives in `telephony.ami`.
+Only for waiting on a start; the engine's AMI client lives in `telephony.asterisk.ami`.
 """
 
 from __future__ import annotations

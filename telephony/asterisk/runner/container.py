@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from telephony.pbx import engines, images, rootfs
-from telephony.pbx.backends import Backend, Progress
-from telephony.pbx.baseconf import DEBIAN_DIRECTORIES
-from telephony.pbx.engines import Engine, Mount, run_argv
-from telephony.pbx.errors import BackendName, PbxError
-from telephony.pbx.paths import Layout
+from telephony.asterisk.runner import engines, images, rootfs
+from telephony.asterisk.runner.backends import Backend, Progress
+from telephony.asterisk.runner.baseconf import DEBIAN_DIRECTORIES
+from telephony.asterisk.runner.engines import Engine, Mount, run_argv
+from telephony.asterisk.runner.paths import BackendName, Layout
+from telephony.pbx.errors import PbxError
 
 ENV_IMAGE = "TELEPHONY_PBX_IMAGE"
 CONTAINER_PREFIX = "telephony-pbx-"

@@ -50,7 +50,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
-from telephony.ami.errors import (
+from telephony.asterisk.ami.errors import (
     AmiActionError,
     AmiAuthError,
     AmiConnectionError,
@@ -61,7 +61,7 @@ from telephony.ami.errors import (
     InvalidSubscription,
     ProtocolError,
 )
-from telephony.ami.events import (
+from telephony.asterisk.ami.events import (
     Connected,
     Disconnected,
     Event,
@@ -74,7 +74,7 @@ from telephony.ami.events import (
     parse_event,
     parse_response,
 )
-from telephony.ami.protocol import Action, AmiProtocol, HeaderValue
+from telephony.asterisk.ami.protocol import Action, AmiProtocol, HeaderValue
 
 __all__ = [
     "SYNTHETIC_EVENTS", "AmiClient", "ConnectionState", "EventCallback", "EventFilter",

@@ -10,7 +10,7 @@ after it every frame is ``Name: value\\r\\n`` lines ended by an empty line. Byte
 are buffered until frames are complete and only complete frames are decoded -
 once, as UTF-8 with ``errors="replace"`` - so a character split across network
 reads is never lost. Frames are split into lines here; each line is split on its
-first ``": "`` only when read (see :class:`~telephony.ami.events.Message`, which
+first ``": "`` only when read (see :class:`~telephony.asterisk.ami.events.Message`, which
 also says what happens to a line without one). Bare ``\\n`` line
 ends are not accepted as separators: Asterisk always sends ``\\r\\n``.
 """
@@ -22,8 +22,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from telephony.ami.errors import InvalidAction, ProtocolError
-from telephony.ami.events import Greeting, Message
+from telephony.asterisk.ami.errors import InvalidAction, ProtocolError
+from telephony.asterisk.ami.events import Greeting, Message
 
 __all__ = ["NEED_DATA", "Action", "AmiProtocol", "NeedData", "encode_action"]
 

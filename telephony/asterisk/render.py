@@ -2,7 +2,7 @@
 
 The dialplan decides every call from state the engine keeps in Asterisk (AstDB keys
 under `telephony/`), so a call never waits on the engine and still works while it is
-down. The keys are documented in `telephony.routing.astdb`.
+down. The keys are documented in `telephony.asterisk.astdb`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from telephony import __version__
+from telephony.asterisk import astdb, names
 from telephony.config.models import (
     Agent,
     ColleagueStep,
@@ -22,7 +23,6 @@ from telephony.config.models import (
     VoicemailStep,
 )
 from telephony.render.templates import environment
-from telephony.routing import astdb, names
 
 FILES = ("pjsip.conf", "extensions.conf", "queues.conf", "manager.conf", "voicemail.conf")
 

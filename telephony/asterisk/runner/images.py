@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
-from telephony.pbx import rootfs, wheels
-from telephony.pbx.engines import Engine, build_argv, import_argv
+from telephony.asterisk.runner import rootfs, wheels
+from telephony.asterisk.runner.engines import Engine, build_argv, import_argv
+from telephony.asterisk.runner.paths import Layout
 from telephony.pbx.errors import PbxError
-from telephony.pbx.paths import Layout
 
 IMAGE_REPO = "telephony-asterisk"
 BASE_REPO = "telephony-asterisk-base"
@@ -138,8 +138,8 @@ def _remove_if_untagged(engine: Engine, image: str) -> None:
 
 
 def dockerfile_text() -> str:
-    """The packaged Dockerfile (telephony/pbx/Dockerfile)."""
-    return resources.files("telephony.pbx").joinpath("Dockerfile").read_text(encoding="utf-8")
+    """The packaged Dockerfile (telephony/asterisk/Dockerfile)."""
+    return resources.files("telephony.asterisk").joinpath("Dockerfile").read_text(encoding="utf-8")
 
 
 def ensure_image(

@@ -1,12 +1,12 @@
 """Asterisk Manager Interface: sans-I/O protocol core, typed events, asyncio client.
 
-``from telephony.ami import AmiClient`` is the usual entry point; see
-:mod:`telephony.ami.client` for its guarantees (ActionID matching, no silent
+``from telephony.asterisk.ami import AmiClient`` is the usual entry point; see
+:mod:`telephony.asterisk.ami.client` for its guarantees (ActionID matching, no silent
 re-send after a reconnect, auth failures never retried, ``wanted_events`` turned
 into a per-connection server-side event filter).
 """
 
-from telephony.ami.client import (
+from telephony.asterisk.ami.client import (
     SYNTHETIC_EVENTS,
     AmiClient,
     ConnectionState,
@@ -14,7 +14,7 @@ from telephony.ami.client import (
     EventFilter,
     Subscription,
 )
-from telephony.ami.errors import (
+from telephony.asterisk.ami.errors import (
     AmiActionError,
     AmiAuthError,
     AmiConnectionError,
@@ -25,7 +25,7 @@ from telephony.ami.errors import (
     InvalidSubscription,
     ProtocolError,
 )
-from telephony.ami.events import (
+from telephony.asterisk.ami.events import (
     Connected,
     Disconnected,
     Event,
@@ -38,7 +38,7 @@ from telephony.ami.events import (
     parse_event,
     parse_response,
 )
-from telephony.ami.protocol import NEED_DATA, Action, AmiProtocol, NeedData, encode_action
+from telephony.asterisk.ami.protocol import NEED_DATA, Action, AmiProtocol, NeedData, encode_action
 
 __all__ = [
     "NEED_DATA",

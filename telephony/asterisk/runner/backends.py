@@ -16,11 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from telephony.pbx import rootfs
-from telephony.pbx.baseconf import DEBIAN_DIRECTORIES
-from telephony.pbx.errors import BackendName, PbxError
-from telephony.pbx.paths import Layout
-from telephony.pbx.procs import (
+from telephony.asterisk.runner import rootfs
+from telephony.asterisk.runner.baseconf import DEBIAN_DIRECTORIES
+from telephony.asterisk.runner.paths import BackendName, Layout
+from telephony.asterisk.runner.procs import (
     is_alive,
     is_asterisk,
     read_pid,
@@ -29,6 +28,7 @@ from telephony.pbx.procs import (
     tail,
     wait_gone,
 )
+from telephony.pbx.errors import PbxError
 
 CLI_TIMEOUT = 30.0
 
@@ -301,7 +301,7 @@ def make_backend(name: BackendName, layout: Layout) -> Backend:
         return PathBackend(layout)
     if name == "docker":
         # Imported here: the container backend builds on this module's Backend.
-        from telephony.pbx.container import ContainerBackend
+        from telephony.asterisk.runner.container import ContainerBackend
 
         return ContainerBackend(layout)
     return RootfsBackend(layout)

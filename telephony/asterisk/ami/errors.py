@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from telephony.ami.events import Response
+    from telephony.asterisk.ami.events import Response
 
 
 class AmiError(Exception):
-    """Base class of every error raised by ``telephony.ami``."""
+    """Base class of every error raised by ``telephony.asterisk.ami``."""
 
 
 class ProtocolError(AmiError):

@@ -1,0 +1,1 @@
+"""Asterisk: AMI (protocol, client), rendering, the names Asterisk uses, the local runner."""

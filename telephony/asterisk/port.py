@@ -1,0 +1,251 @@
+"""The engine's port onto Asterisk: app_queue members and AstDB keys, through AMI.
+
+Neutral words in, Asterisk's out, and back: a member is an app_queue entry keyed by its
+interface (`PJSIP/<device>` or `Local/<extension>@tel-member/n`, state interface
+`hint:<extension>@tel-state`, see `telephony.asterisk.names`); our holds are pauses
+with a reason starting `telephony:`; keys live in AstDB under `telephony/`
+(`telephony.asterisk.astdb`). Nothing of that leaves this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from telephony.asterisk import astdb
+from telephony.asterisk.ami import (
+    AmiAuthError,
+    AmiClient,
+    AmiConnectionError,
+    AmiError,
+    AmiFilterError,
+    AmiTimeout,
+    ConnectionState,
+    EventFilter,
+    Subscription,
+)
+from telephony.asterisk.ami.events import Event, QueueMember, QueueMemberEvent, Response
+from telephony.asterisk.names import member_interface, state_interface
+from telephony.config.models import Site
+from telephony.port import (
+    Change,
+    ChangeKind,
+    Command,
+    DeleteKey,
+    Hold,
+    Join,
+    Key,
+    Leave,
+    Member,
+    MemberState,
+    PbxAuthError,
+    PbxRefused,
+    PbxUnavailable,
+    PutKey,
+    SetHold,
+    Snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+# Our pause reasons: everything else is someone else's pause, never undone.
+OURS = "telephony:"
+LEAVING_REASON = f"{OURS}leaving-after-call"
+MANUAL_REASON = f"{OURS}manual"
+_REASON = {Hold.LEAVING: LEAVING_REASON, Hold.MANUAL: MANUAL_REASON}
+
+# The events the engine needs, and the only ones Asterisk sends on its connection
+# (AmiClient wanted_events, a per-connection server-side filter): someone else changed
+# a queue, or the call of a member held to leave ended. A member's status travels only
+# while it carries our leaving reason, so an ordinary hunt-group call sends the engine
+# no event at all (bench/surge.py --count-events). Presence and skills add theirs here.
+AMI_EVENTS: frozenset[str | EventFilter] = frozenset({
+    "QueueMemberAdded", "QueueMemberRemoved",
+    EventFilter("QueueMemberStatus", header="PausedReason", starts_with=LEAVING_REASON),
+    EventFilter("QueueMemberPause", header="PausedReason", starts_with=LEAVING_REASON),
+})
+_MEMBERSHIP = frozenset({"QueueMemberAdded", "QueueMemberRemoved"})
+_WATCHED = _MEMBERSHIP | {"QueueMemberStatus", "QueueMemberPause", "Reconnected", "Disconnected"}
+
+# app_queue's device states (AST_DEVICE_*), in neutral words.
+_STATES = {
+    0: MemberState.UNKNOWN,
+    1: MemberState.IDLE,
+    2: MemberState.ON_CALL,  # in use
+    3: MemberState.ON_CALL,  # busy
+    4: MemberState.UNAVAILABLE,  # invalid
+    5: MemberState.UNAVAILABLE,
+    6: MemberState.RINGING,
+    7: MemberState.ON_CALL,  # ringing while in use
+    8: MemberState.ON_CALL,  # on hold
+}
+
+
+def hold_of(paused: bool, reason: str) -> Hold | None:
+    """Which hold a paused app_queue member has, from its pause reason."""
+    if not paused:
+        return None
+    if reason == LEAVING_REASON:
+        return Hold.LEAVING
+    if reason.startswith(OURS):
+        return Hold.MANUAL
+    return Hold.EXTERNAL
+
+
+def member_of(event: QueueMemberEvent, site: Site) -> Member:
+    """A neutral member from app_queue's view of it."""
+    state = MemberState.ON_CALL if event.in_call else _STATES.get(event.status, MemberState.UNKNOWN)
+    current = True
+    agents = {a.id: a for a in site.agents}
+    agent = agents.get(event.member_name)
+    if agent is not None:
+        # A state interface cannot be changed in place: an entry watching another one
+        # (an older release's `hint:<agent id>@tel-state`) is replaced.
+        current = event.interface == member_interface(agent) and (
+            not event.state_interface or event.state_interface == state_interface(agent)
+        )
+    return Member(
+        queue=event.queue,
+        agent=event.member_name,
+        ref=event.interface,
+        hold=hold_of(event.paused, event.paused_reason),
+        state=state,
+        level=event.penalty + 1,
+        current=current,
+        hold_reason="" if event.paused_reason.startswith(OURS) else event.paused_reason,
+    )
+
+
+class _Watch:
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class AsteriskPort:
+    """A `PbxPort` over one AMI connection (`connect()` opens one filtered for the engine)."""
+
+    name = "asterisk"
+
+    def __init__(self, site: Site, client: AmiClient, *, owns_client: bool = False) -> None:
+        self.site = site
+        self.client = client
+        self._owns_client = owns_client
+        self._agents = {a.id: a for a in site.agents}
+
+    def __repr__(self) -> str:
+        return f"<AsteriskPort {self.client!r}>"
+
+    @classmethod
+    async def connect(cls, site: Site, host: str = "127.0.0.1") -> AsteriskPort:
+        """Log in to the site's AMI with the engine's event filter.
+
+        Raises PbxAuthError for a refused secret or filter (never retried), PbxUnavailable
+        when AMI cannot be reached.
+        """
+        client = AmiClient(
+            host, site.pbx.control_port, site.pbx.control_username, site.pbx.control_secret,
+            wanted_events=AMI_EVENTS,
+        )
+        try:
+            await client.connect()
+        except AmiFilterError as exc:
+            raise PbxAuthError(str(exc), field="pbx.control_username") from exc
+        except AmiAuthError as exc:
+            raise PbxAuthError(str(exc)) from exc
+        except AmiError as exc:
+            await client.close()
+            raise PbxUnavailable(str(exc)) from exc
+        return cls(site, client, owns_client=True)
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """Why the connection last failed, for the engine's last words."""
+        return self.client.last_error
+
+    async def snapshot(self) -> Snapshot:
+        try:
+            listing = await self.client.send_list("QueueStatus")
+            if not listing.response.success:
+                # "QueueStatus failed" while app_queue loads is not an empty PBX.
+                raise PbxUnavailable(f"QueueStatus refused: {listing.response.message}")
+            members = tuple(
+                member_of(e, self.site) for e in listing.events if isinstance(e, QueueMember)
+            )
+            tree = await self.client.db_get_tree(astdb.ROOT)
+        except (AmiConnectionError, AmiTimeout) as exc:
+            raise PbxUnavailable(str(exc)) from exc
+        except AmiError as exc:
+            raise PbxRefused(str(exc)) from exc
+        keys: dict[Key, str] = {}
+        for path, value in tree.items():
+            key = astdb.key_of(path)
+            if key is not None:
+                keys[key] = value
+        return Snapshot(members, keys)
+
+    async def apply(self, command: Command) -> None:
+        action, headers = self._action(command)
+        try:
+            response = await self.client.send(action, headers)
+        except (AmiConnectionError, AmiTimeout) as exc:
+            raise PbxUnavailable(f"{action}: {exc}") from exc
+        except AmiError as exc:
+            raise PbxRefused(f"{action}: {exc}") from exc
+        if not response.success and not _absent_is_fine(command, response):
+            raise PbxRefused(f"{action} refused: {response.message}")
+
+    def _action(self, command: Command) -> tuple[str, Mapping[str, str]]:
+        if isinstance(command, Join):
+            agent = self._agents[command.agent]
+            headers = {
+                "Queue": command.queue, "Interface": member_interface(agent),
+                "MemberName": agent.id, "StateInterface": state_interface(agent),
+                "Penalty": str(command.level - 1),
+                "Paused": "true" if command.hold is not None else "false",
+            }
+            if command.hold is not None:
+                headers["Reason"] = _REASON.get(command.hold, MANUAL_REASON)
+            return "QueueAdd", headers
+        if isinstance(command, Leave):
+            return "QueueRemove", {"Queue": command.queue, "Interface": command.ref}
+        if isinstance(command, SetHold):
+            headers = {
+                "Queue": command.queue, "Interface": command.ref,
+                "Paused": "true" if command.hold is not None else "false",
+            }
+            if command.hold is not None:
+                headers["Reason"] = _REASON.get(command.hold, MANUAL_REASON)
+            return "QueuePause", headers
+        if isinstance(command, PutKey):
+            family, key = astdb.location(command.key)
+            return "DBPut", {"Family": family, "Key": key, "Val": command.value}
+        family, key = astdb.location(command.key)
+        return "DBDel", {"Family": family, "Key": key}
+
+    def watch(self, on_change: Callable[[Change], None]) -> _Watch:
+        def on_event(event: Event) -> None:
+            if event.name == "Reconnected":
+                on_change(Change(ChangeKind.RESYNC))
+            elif event.name == "Disconnected":
+                # The client gives up only when a re-login is refused (a changed secret).
+                if self.client.state is ConnectionState.CLOSED:
+                    on_change(Change(ChangeKind.GONE))
+            elif isinstance(event, QueueMemberEvent):
+                kind = (
+                    ChangeKind.MEMBERSHIP if event.name in _MEMBERSHIP
+                    else ChangeKind.MEMBER_STATE
+                )
+                on_change(Change(kind, event.queue, event.member_name))
+
+        return _Watch(self.client.subscribe(on_event, names=_WATCHED))
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.close()
+
+
+def _absent_is_fine(command: Command, response: Response) -> bool:
+    return isinstance(command, DeleteKey) and "not found" in response.message.lower()

@@ -1,0 +1,1 @@
+"""Running Asterisk locally: an installed binary, a container, or a cached root file system."""

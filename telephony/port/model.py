@@ -1,0 +1,185 @@
+"""What the engine and a PBX say to each other, in neutral terms.
+
+The routing core and the engine speak only these words: queue members by agent id with
+a hold and a state, commands by verb, keys by family. Each PBX package translates them
+into its own vocabulary (app_queue interfaces and pause reasons, AstDB families for
+Asterisk; mod_callcenter agents and tiers, mod_db realms for FreeSWITCH) and keeps that
+vocabulary to itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Hold(StrEnum):
+    """Why a queue member takes no calls from that queue for now."""
+
+    LEAVING = "leaving"
+    """Ours: the member leaves the queue when the current call ends."""
+    MANUAL = "manual"
+    """Ours: paused by hand through the engine, until the agent's next shift boundary."""
+    EXTERNAL = "external"
+    """Someone else's pause (from the phone, another tool): the engine never undoes it."""
+
+
+class MemberState(StrEnum):
+    """What a member's devices are doing, as the PBX sees them."""
+
+    IDLE = "idle"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    UNAVAILABLE = "unavailable"
+    """No device registered: the PBX does not ring this member."""
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One agent's entry in one queue (hunt group or skill queue), as the PBX reports it.
+
+    `ref` is the PBX's own handle for the entry, opaque to everyone but the port that
+    made it (app_queue keys members by interface, and an old entry may sit beside a new
+    one); commands about this entry carry it back. `current` is False for an entry the
+    site would no longer render that way (left by an older site file or release): it is
+    replaced, not kept.
+    """
+
+    queue: str
+    agent: str
+    ref: str
+    hold: Hold | None = None
+    state: MemberState = MemberState.IDLE
+    level: int = 1
+    current: bool = True
+    hold_reason: str = ""
+    """The PBX's words for an external hold, for people to read."""
+
+    @property
+    def busy(self) -> bool:
+        """On a call (or being rung) now: taking the member out must wait for its end."""
+        return self.state in (MemberState.ON_CALL, MemberState.RINGING)
+
+
+class Family(StrEnum):
+    """The kinds of state the engine keeps in the PBX, where the dialplan reads it."""
+
+    FOCUS = "focus"
+    """(agent,) = end time in Unix seconds, "0" until turned off."""
+    CASE = "case"
+    """(caller number,) = the agent who owns the caller's case."""
+    OVERRIDE = "override"
+    """(group, agent, "member" | "pause") = "<action>:<until>", a manual change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One stored value's address: a family and the parts that name it in the family.
+
+    Parts are ids and numbers only, so they never contain "/" or "." and each PBX can
+    join them with either.
+    """
+
+    family: Family
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "/".join((self.family.value, *self.parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Add an agent to a queue (on hold from the start when `hold` is MANUAL)."""
+
+    queue: str
+    agent: str
+    why: str
+    hold: Hold | None = None
+    level: int = 1
+
+    def __str__(self) -> str:
+        state = " paused" if self.hold is not None else ""
+        return f"add {self.agent} to {self.queue}{state}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Take one entry out of a queue now."""
+
+    queue: str
+    agent: str
+    ref: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"remove {self.agent} from {self.queue}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class SetHold:
+    """Hold an entry (LEAVING: no new calls, out when the call ends) or release it (None)."""
+
+    queue: str
+    agent: str
+    ref: str
+    hold: Hold | None
+    why: str
+
+    def __str__(self) -> str:
+        verb = "unpause" if self.hold is None else "pause"
+        return f"{verb} {self.agent} in {self.queue}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class PutKey:
+    """Store a value where the dialplan and the next engine will find it."""
+
+    key: Key
+    value: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"store {self.key}={self.value}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteKey:
+    """Forget a stored value (absent is fine)."""
+
+    key: Key
+    why: str
+
+    def __str__(self) -> str:
+        return f"forget {self.key}: {self.why}"
+
+
+Command = Join | Leave | SetHold | PutKey | DeleteKey
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the engine reads from the PBX in one pass."""
+
+    members: tuple[Member, ...]
+    keys: dict[Key, str]
+
+
+class ChangeKind(StrEnum):
+    RESYNC = "resync"
+    """The connection came back (or the PBX restarted): read everything again."""
+    MEMBERSHIP = "membership"
+    """An entry was added to or removed from a queue."""
+    MEMBER_STATE = "member_state"
+    """An entry's hold or device state changed (a call started or ended)."""
+    GONE = "gone"
+    """The port gave up for good (the PBX refused a re-login): the engine must stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something happened on the PBX that may need the engine to look again."""
+
+    kind: ChangeKind
+    queue: str = ""
+    agent: str = ""

@@ -1,0 +1,124 @@
+"""The state the engine keeps in the PBX for the dialplan and for the next engine.
+
+Everything the dialplan needs to route a call lives in the PBX (AstDB on Asterisk,
+mod_db on FreeSWITCH), so calls route without the engine and the engine can restart
+without losing anything. Values are the same text on every PBX; where they are kept is
+each port's business (`Key` -> AstDB family/key, mod_db realm/key):
+
+- focus/<agent> = `<until>`: the agent is in focus until that Unix time, `0` meaning
+  until turned off. The dialplan compares it with the current time itself, so focus
+  ends on time even while the engine is stopped.
+- case/<caller number> = `<agent>`: the caller is linked to a case the agent owns, so
+  the call reaches the agent even in focus.
+- override/<group>/<agent>/member = `join|leave:<until>` and .../pause =
+  `pause|unpause:<until>`: a manual change that wins over the roster until `<until>`,
+  the agent's next shift boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from telephony.port.model import Family, Key
+
+
+class OverrideAction(StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+
+    @property
+    def kind(self) -> str:
+        """`member` or `pause`: the two overrides an agent can hold in one group."""
+        return "member" if self in (OverrideAction.JOIN, OverrideAction.LEAVE) else "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A manual change to one agent's membership of one hunt group."""
+
+    group: str
+    agent: str
+    action: OverrideAction
+    until: int
+
+    def encode(self) -> str:
+        return f"{self.action.value}:{self.until}"
+
+    @property
+    def key(self) -> Key:
+        return override_key(self.group, self.agent, self.action.kind)
+
+
+def override_key(group: str, agent: str, kind: str) -> Key:
+    """Where an agent's `member` or `pause` override in a group is kept."""
+    return Key(Family.OVERRIDE, (group, agent, kind))
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """An agent in focus until a Unix time, or until turned off (`until` is None)."""
+
+    agent: str
+    until: int | None
+
+    def encode(self) -> str:
+        return str(self.until or 0)
+
+    @property
+    def key(self) -> Key:
+        return focus_key(self.agent)
+
+    def active(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+
+def focus_key(agent: str) -> Key:
+    """Where an agent's focus is kept."""
+    return Key(Family.FOCUS, (agent,))
+
+
+def case_key(number: str) -> Key:
+    """Where a caller's case link is kept."""
+    return Key(Family.CASE, (number,))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What the engine finds stored in the PBX, read into its meaning."""
+
+    focus: dict[str, Focus]
+    cases: dict[str, str]
+    overrides: dict[tuple[str, str, str], Override]
+    """By (group, agent, kind)."""
+
+
+EMPTY = StoredState({}, {}, {})
+
+_ACTIONS = {a.value for a in OverrideAction}
+_INT_RE = re.compile(r"^[0-9]{1,12}$")
+
+
+def parse_keys(keys: Mapping[Key, str]) -> StoredState:
+    """Read stored keys into their meaning. Malformed values are skipped, never guessed at."""
+    focus: dict[str, Focus] = {}
+    cases: dict[str, str] = {}
+    overrides: dict[tuple[str, str, str], Override] = {}
+    for key, value in keys.items():
+        parts = key.parts
+        if key.family is Family.FOCUS and len(parts) == 1 and _INT_RE.match(value):
+            until = int(value)
+            focus[parts[0]] = Focus(parts[0], until or None)
+        elif key.family is Family.CASE and len(parts) == 1 and value:
+            cases[parts[0]] = value
+        elif key.family is Family.OVERRIDE and len(parts) == 3:
+            action, _, until_text = value.partition(":")
+            if action in _ACTIONS and _INT_RE.match(until_text):
+                override = Override(parts[0], parts[1], OverrideAction(action), int(until_text))
+                if override.action.kind == parts[2]:
+                    overrides[(parts[0], parts[1], parts[2])] = override
+    return StoredState(focus, cases, overrides)

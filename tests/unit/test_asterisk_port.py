@@ -1,0 +1,117 @@
+"""Asterisk's words for the port's: app_queue members, pause reasons, AstDB keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from telephony.asterisk import astdb
+from telephony.asterisk.ami.events import Message, QueueMember, parse_event
+from telephony.asterisk.port import LEAVING_REASON, MANUAL_REASON, AsteriskPort, member_of
+from telephony.config import Site, load_site
+from telephony.port.model import (
+    DeleteKey,
+    Family,
+    Hold,
+    Join,
+    Key,
+    Leave,
+    MemberState,
+    PutKey,
+    SetHold,
+)
+
+DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
+SITE = load_site(DEMO, {})
+
+
+@pytest.fixture(scope="module")
+def site() -> Site:
+    return SITE
+
+
+def queue_member(**headers: str) -> QueueMember:
+    fields = {
+        "Queue": "intake", "Name": "asa", "Location": "Local/1001@tel-member/n",
+        "StateInterface": "hint:1001@tel-state", "Penalty": "0", "InCall": "0", "Status": "1",
+        "Paused": "0", "PausedReason": "",
+    }
+    fields.update(headers)
+    event = parse_event(Message.from_headers(("Event", "QueueMember"), *fields.items()))
+    assert isinstance(event, QueueMember)
+    return event
+
+
+@pytest.mark.parametrize(("reason", "hold"), [
+    (LEAVING_REASON, Hold.LEAVING),
+    (MANUAL_REASON, Hold.MANUAL),
+    ("lunch", Hold.EXTERNAL),
+    ("", Hold.EXTERNAL),
+])
+def test_a_pause_reason_says_whose_hold_it_is(site: Site, reason: str, hold: Hold) -> None:
+    assert member_of(queue_member(Paused="1", PausedReason=reason), site).hold is hold
+
+
+def test_an_external_pause_keeps_its_reason_for_people_to_read(site: Site) -> None:
+    member = member_of(queue_member(Paused="1", PausedReason="lunch"), site)
+    assert member.hold_reason == "lunch"
+    assert member_of(queue_member(Paused="1", PausedReason=MANUAL_REASON), site).hold_reason == ""
+
+
+@pytest.mark.parametrize(("status", "in_call", "state"), [
+    ("1", "0", MemberState.IDLE),
+    ("2", "0", MemberState.ON_CALL),
+    ("6", "0", MemberState.RINGING),
+    ("5", "0", MemberState.UNAVAILABLE),
+    ("1", "1", MemberState.ON_CALL),
+])
+def test_device_states_become_neutral_member_states(
+    site: Site, status: str, in_call: str, state: MemberState
+) -> None:
+    assert member_of(queue_member(Status=status, InCall=in_call), site).state is state
+
+
+def test_an_entry_with_another_interface_or_state_interface_is_not_current(site: Site) -> None:
+    assert member_of(queue_member(), site).current
+    assert not member_of(queue_member(Location="PJSIP/asa-soft"), site).current
+    # Releases before extension-based names watched `hint:<agent id>@tel-state`.
+    assert not member_of(queue_member(StateInterface="hint:asa@tel-state"), site).current
+
+
+def test_the_interface_is_the_entrys_ref(site: Site) -> None:
+    assert member_of(queue_member(), site).ref == "Local/1001@tel-member/n"
+
+
+def test_neutral_keys_live_under_telephony_in_astdb() -> None:
+    assert astdb.location(Key(Family.FOCUS, ("asa",))) == ("telephony/focus", "asa")
+    assert astdb.location(Key(Family.OVERRIDE, ("intake", "asa", "pause"))) == (
+        "telephony/override/intake/asa", "pause"
+    )
+    assert astdb.key_of("/telephony/case/+4670") == Key(Family.CASE, ("+4670",))
+    assert astdb.key_of("override/intake/asa/member") == Key(
+        Family.OVERRIDE, ("intake", "asa", "member")
+    )
+    assert astdb.key_of("/telephony/other/x") is None
+    assert astdb.key_of("/telephony/focus/") is None
+
+
+def test_commands_become_the_app_queue_and_astdb_actions(site: Site) -> None:
+    port = AsteriskPort(site, client=None)  # type: ignore[arg-type]
+    action, headers = port._action(Join("intake", "asa", "on duty", hold=Hold.MANUAL))
+    assert action == "QueueAdd"
+    assert headers["Interface"] == "Local/1001@tel-member/n"
+    assert headers["StateInterface"] == "hint:1001@tel-state"
+    assert (headers["Paused"], headers["Reason"]) == ("true", MANUAL_REASON)
+    assert port._action(Leave("intake", "asa", "PJSIP/x", "off"))[0] == "QueueRemove"
+    action, headers = port._action(SetHold("intake", "asa", "PJSIP/x", Hold.LEAVING, "end"))
+    assert (action, headers["Reason"], headers["Interface"]) == (
+        "QueuePause", LEAVING_REASON, "PJSIP/x"
+    )
+    assert port._action(SetHold("intake", "asa", "PJSIP/x", None, "back"))[1]["Paused"] == "false"
+    assert port._action(PutKey(Key(Family.FOCUS, ("asa",)), "0", "focus")) == (
+        "DBPut", {"Family": "telephony/focus", "Key": "asa", "Val": "0"}
+    )
+    assert port._action(DeleteKey(Key(Family.CASE, ("+4670",)), "unlink")) == (
+        "DBDel", {"Family": "telephony/case", "Key": "+4670"}
+    )
