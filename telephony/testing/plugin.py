@@ -1,14 +1,22 @@
-"""pytest plugin: fixtures to test a site's dialplan against a real local Asterisk.
+"""pytest plugin: fixtures to test a site's dialplan against a real local PBX.
 
 Loaded automatically (entry point `pytest11: telephony`) wherever telephony is installed.
 
 Fixtures:
-- `pbx_site` (session): the Site under test: `--telephony-site FILE`, else the ini option
-  `telephony_site` (relative to the rootdir), else $TELEPHONY_SITE, else the bundled demo.
+- `pbx_kind` (session): which PBX the test runs on. By default the site file's own
+  `pbx.kind`; the ini option `telephony_pbx_kinds` (or `--telephony-pbx-kinds`, or
+  $TELEPHONY_PBX_KINDS), e.g. "asterisk freeswitch", runs every PBX test once per
+  kind. `@pytest.mark.pbx_kinds("asterisk")` keeps a test to the kinds it names.
+- `pbx_site` (session): the Site under test, read as that kind: `--telephony-site FILE`,
+  else the ini option `telephony_site` (relative to the rootdir), else $TELEPHONY_SITE,
+  else the bundled demo.
 - `pbx` (session): the local PBX started with that site (`LocalPbx().up(site)`); stopped
-  at the end of the session unless it was already running before. A PBX that cannot
-  start fails the tests; outside CI, TELEPHONY_ALLOW_SKIP=1 skips them instead.
-- `ami` (function): a connected `telephony.asterisk.ami.AmiClient`, closed afterwards.
+  at the end (or when the next kind's tests start) unless it was already running
+  before. A PBX that cannot start fails the tests; outside CI,
+  TELEPHONY_ALLOW_SKIP=1 skips them instead.
+- `port` (function): a connected `telephony.port.PbxPort` onto that PBX (what the
+  engine drives), closed afterwards.
+- `ami` (function): a connected `telephony.asterisk.ami.AmiClient` (Asterisk only).
 - `phones` (function): a `PhoneKit`; every SIPp it started is stopped afterwards.
 
 Tests using these fixtures get the `pbx` marker, so `-m "not pbx"` leaves them out.
@@ -24,13 +32,17 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
+from telephony.config.models import PbxKind
+
 if TYPE_CHECKING:
     from telephony.asterisk.ami import AmiClient
     from telephony.config import Site
     from telephony.pbx import LocalPbx, PbxInfo
+    from telephony.port import PbxPort
     from telephony.testing.phones import PhoneKit
 
-_PBX_FIXTURES = frozenset({"pbx", "ami", "phones"})
+_PBX_FIXTURES = frozenset({"pbx", "ami", "phones", "port"})
+_KINDS_ENV = "TELEPHONY_PBX_KINDS"
 
 
 async def _until_no_channels(pbx: PbxHandle, timeout: float = 5.0) -> None:
@@ -52,6 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "site file the telephony fixtures test against (relative to the rootdir)",
         default="",
     )
+    parser.addini(
+        "telephony_pbx_kinds",
+        "PBX kinds every PBX test runs on, e.g. 'asterisk freeswitch' (default: the site's)",
+        default="",
+    )
     group = parser.getgroup("telephony", "telephony PBX test kit")
     group.addoption(
         "--telephony-site",
@@ -60,21 +77,86 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="site file the telephony fixtures test against (overrides the ini option)",
     )
+    group.addoption(
+        "--telephony-pbx-kinds",
+        dest="telephony_pbx_kinds",
+        default=None,
+        metavar="KINDS",
+        help="PBX kinds to run the PBX tests on, comma or space separated "
+        "(overrides the ini option and $TELEPHONY_PBX_KINDS)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    declared = config.getini("markers")
-    if not any(str(line).split(":", 1)[0].strip() == "pbx" for line in declared):
+    declared = {str(line).split(":", 1)[0].strip() for line in config.getini("markers")}
+    if "pbx" not in declared:
         config.addinivalue_line(
-            "markers", "pbx: needs the real local Asterisk (fails, never skips, in CI)"
+            "markers", "pbx: needs the real local PBX (fails, never skips, in CI)"
+        )
+    if "pbx_kinds" not in declared:
+        config.addinivalue_line(
+            "markers", "pbx_kinds(*kinds): run this PBX test only on these kinds of PBX"
+        )
+    configured_kinds(config)  # a misspelt kind is a usage error before anything runs
+
+
+def configured_kinds(config: pytest.Config) -> list[PbxKind]:
+    """The kinds every PBX test runs on (option, ini, environment, else the site's own)."""
+    text = (
+        config.getoption("telephony_pbx_kinds")
+        or os.environ.get(_KINDS_ENV)
+        or str(config.getini("telephony_pbx_kinds") or "")
+    )
+    words = text.replace(",", " ").split()
+    if not words:
+        return [_site_kind(config)]
+    kinds: list[PbxKind] = []
+    for word in words:
+        try:
+            kind = PbxKind(word)
+        except ValueError:
+            known = ", ".join(k.value for k in PbxKind)
+            raise pytest.UsageError(f"telephony_pbx_kinds: unknown PBX kind {word!r} ({known})")
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+def _site_kind(config: pytest.Config) -> PbxKind:
+    from telephony.config import ConfigError, demo_site_path, load_site
+
+    path = site_path(config)
+    try:
+        return load_site(path if path is not None else demo_site_path()).pbx.kind
+    except (ConfigError, OSError):
+        return PbxKind.ASTERISK  # the pbx_site fixture reports the problem itself
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "pbx_kind" in metafunc.fixturenames:
+        kinds = configured_kinds(metafunc.config)
+        metafunc.parametrize(
+            "pbx_kind", kinds, scope="session", indirect=True, ids=[k.value for k in kinds]
         )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         names = getattr(item, "fixturenames", ())
         if _PBX_FIXTURES.intersection(names) and item.get_closest_marker("pbx") is None:
             item.add_marker(pytest.mark.pbx)
+        marker = item.get_closest_marker("pbx_kinds")
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("pbx_kind") if callspec is not None else None
+        if marker is not None and kind is not None and kind.value not in marker.args:
+            dropped.append(item)  # not applicable to this kind: deselected, not skipped
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def site_path(config: pytest.Config) -> Path | None:
@@ -92,15 +174,25 @@ def site_path(config: pytest.Config) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def pbx_site(pytestconfig: pytest.Config) -> Site:
-    """The site under test (see the module docstring for where it comes from)."""
+def pbx_kind(request: pytest.FixtureRequest) -> PbxKind:
+    """The kind of PBX this test runs on."""
+    param = getattr(request, "param", None)
+    return param if isinstance(param, PbxKind) else _site_kind(request.config)
+
+
+@pytest.fixture(scope="session")
+def pbx_site(pytestconfig: pytest.Config, pbx_kind: PbxKind) -> Site:
+    """The site under test, read as `pbx_kind` (see the module docstring)."""
     from telephony.config import ConfigError, demo_site_path, load_site
 
     path = site_path(pytestconfig)
     try:
-        return load_site(path if path is not None else demo_site_path())
+        return load_site(path if path is not None else demo_site_path(), kind=pbx_kind)
     except (ConfigError, OSError) as exc:
-        pytest.fail(f"cannot load the site for the telephony fixtures ({path or 'demo'}):\n{exc}")
+        pytest.fail(
+            f"cannot load the site for the telephony fixtures ({path or 'demo'}) "
+            f"as {pbx_kind.value}:\n{exc}"
+        )
 
 
 class PbxHandle:
@@ -112,14 +204,22 @@ class PbxHandle:
         self.site = site
 
     def __repr__(self) -> str:
-        return f"<PbxHandle {self.info.backend} sip={self.info.sip_port} ami={self.info.control_port}>"
+        return (
+            f"<PbxHandle {self.info.kind.value} ({self.info.backend}) sip={self.info.sip_port}"
+            f" control={self.info.control_port}>"
+        )
+
+    @property
+    def kind(self) -> PbxKind:
+        """Which PBX runs."""
+        return self.info.kind
 
     def kill(self) -> None:
-        """SIGKILL Asterisk (for restart tests); `start_again()` brings it back."""
+        """SIGKILL the PBX (for restart tests); `start_again()` brings it back."""
         self._local.kill()
 
     def start_again(self) -> PbxInfo:
-        """Start Asterisk again with the same config and wait until AMI answers."""
+        """Start the PBX again with the same config and wait until it answers."""
         self.info = self._local.start_again()
         return self.info
 
@@ -132,7 +232,7 @@ class PbxHandle:
         return self._local.active_calls()
 
     def cli(self, command: str) -> str:
-        """Output of an Asterisk CLI command, e.g. `pjsip show contacts`."""
+        """Output of one of the PBX's own console commands (Asterisk CLI, fs_cli)."""
         return self._local.cli(command)
 
 
@@ -186,9 +286,26 @@ except ImportError:  # pragma: no cover - the fixtures below then explain themse
 else:
 
     @pytest_asyncio.fixture
+    async def port(pbx: PbxHandle, pbx_site: Site) -> AsyncIterator[PbxPort]:
+        """A connected port onto the session's PBX (what the engine drives); closed after."""
+        from telephony.engine.run import open_port
+
+        connected = await open_port(pbx_site)
+        try:
+            yield connected
+        finally:
+            await connected.close()
+
+    @pytest_asyncio.fixture
     async def ami(pbx: PbxHandle, pbx_site: Site) -> AsyncIterator[AmiClient]:
         """An AMI client logged in with the site's credentials; closed after the test."""
         from telephony.asterisk.ami import AmiClient
+
+        if pbx.kind is not PbxKind.ASTERISK:
+            pytest.fail(
+                f"the ami fixture needs Asterisk, and this test runs on {pbx.kind.value}: "
+                "mark it @pytest.mark.pbx_kinds(\"asterisk\")", pytrace=False,
+            )
 
         client = AmiClient(
             pbx.info.control_host,
