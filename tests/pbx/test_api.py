@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pbx_support import StartEngine, queue_members
 
-from telephony.asterisk.ami import AmiClient
+from telephony.port import PbxPort
 from telephony.web.api import make_app
 
 pytestmark = pytest.mark.pbx
@@ -24,11 +24,11 @@ async def client(start_engine: StartEngine) -> AsyncIterator[TestClient[object, 
         yield test_client
 
 
-async def test_join_over_the_api_adds_the_member(client: TestClient[object, object], ami: AmiClient) -> None:
+async def test_join_over_the_api_adds_the_member(client: TestClient[object, object], port: PbxPort) -> None:
     response = await client.post("/api/hunt-groups/intake/agents/bjorn/join", json={})
     assert response.status == 200
     assert (await response.json())["until"] == "2026-11-23T09:00:00+00:00"
-    assert await queue_members(ami, "intake") == ["asa", "bjorn"]
+    assert await queue_members(port, "intake") == ["asa", "bjorn"]
 
 
 async def test_unknown_agent_is_a_404_naming_the_field(client: TestClient[object, object]) -> None:
@@ -44,19 +44,19 @@ async def test_unknown_action_is_a_400(client: TestClient[object, object]) -> No
 
 
 async def test_focus_with_a_bad_time_is_refused_and_nothing_changes(
-    client: TestClient[object, object], ami: AmiClient
+    client: TestClient[object, object], port: PbxPort
 ) -> None:
     response = await client.put("/api/agents/asa/focus", json={"until": "tomorrow"})
     assert response.status == 400
     assert (await response.json())["field"] == "until"
-    assert await queue_members(ami, "intake") == ["asa"]
+    assert await queue_members(port, "intake") == ["asa"]
 
 
-async def test_focus_for_some_minutes_over_the_api(client: TestClient[object, object], ami: AmiClient) -> None:
+async def test_focus_for_some_minutes_over_the_api(client: TestClient[object, object], port: PbxPort) -> None:
     response = await client.put("/api/agents/asa/focus", json={"minutes": 30})
     assert response.status == 200
     assert (await response.json())["until"] == "2026-11-23T08:30:00+00:00"
-    assert await queue_members(ami, "intake") == []
+    assert await queue_members(port, "intake") == []
 
 
 async def test_case_link_for_a_bad_number_is_refused(client: TestClient[object, object]) -> None:
@@ -73,13 +73,13 @@ async def test_status_lists_members_and_focus(client: TestClient[object, object]
     assert next(a for a in body["agents"] if a["id"] == "bjorn")["focus"] == {"until": None}
 
 
-async def test_a_change_that_is_not_json_is_refused(client: TestClient[object, object], ami: AmiClient) -> None:
+async def test_a_change_that_is_not_json_is_refused(client: TestClient[object, object], port: PbxPort) -> None:
     # What a cross-site HTML form can send without a CORS preflight.
     response = await client.post(
         "/api/hunt-groups/intake/agents/bjorn/join", data="x", headers={"Content-Type": "text/plain"}
     )
     assert response.status == 415
-    assert await queue_members(ami, "intake") == ["asa"]
+    assert await queue_members(port, "intake") == ["asa"]
 
 
 async def test_a_request_for_another_host_name_is_refused(client: TestClient[object, object]) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pbx_support import queue_members
 
-from telephony.asterisk.ami import AmiClient
 from telephony.config import Site, demo_site_path
+from telephony.port import PbxPort
 from telephony.testing.phones import PhoneKit
 from telephony.testing.plugin import site_path
 
@@ -50,7 +50,7 @@ async def _until_healthy(
 
 @pytest.fixture
 async def engine_process(
-    clean_pbx: AmiClient, pbx_site: Site, site_file: Path
+    clean_pbx: PbxPort, pbx_site: Site, site_file: Path
 ) -> AsyncIterator[Callable[[], Awaitable[asyncio.subprocess.Process]]]:
     started: list[asyncio.subprocess.Process] = []
 
@@ -74,10 +74,10 @@ async def engine_process(
 async def test_killing_the_engine_during_a_call_drops_no_call_and_a_restart_resyncs_without_duplicates(
     engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]],
     phones: PhoneKit,
-    ami: AmiClient,
+    port: PbxPort,
 ) -> None:
     first = await engine_process()
-    assert await queue_members(ami, "rota") == ["chen", "dana"]
+    assert await queue_members(port, "rota") == ["chen", "dana"]
     chen = await phones.register("chen-soft", on_call="answer")
     dana = await phones.register("dana-soft", on_call="answer")
     call = await phones.call("2001", caller_id="+46701240001", hold_seconds=None)
@@ -87,7 +87,7 @@ async def test_killing_the_engine_during_a_call_drops_no_call_and_a_restart_resy
     await first.wait()
     await engine_process()
 
-    assert await queue_members(ami, "rota") == ["chen", "dana"]
+    assert await queue_members(port, "rota") == ["chen", "dana"]
     assert chen.rang_count + dana.rang_count == 1
     await call.hangup()  # the call outlived both engines and ends normally
     await call.wait_ended()
@@ -103,15 +103,15 @@ async def _cli(site_file: Path, *args: str) -> tuple[int, str]:
 
 
 async def test_agent_commands_drive_the_running_engine(
-    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], ami: AmiClient,
+    engine_process: Callable[[], Awaitable[asyncio.subprocess.Process]], port: PbxPort,
     site_file: Path,
 ) -> None:
     await engine_process()
 
     assert (await _cli(site_file, "agent", "leave", "rota", "dana"))[0] == 0
-    assert await queue_members(ami, "rota") == ["chen"]
+    assert await queue_members(port, "rota") == ["chen"]
     assert (await _cli(site_file, "agent", "join", "rota", "dana"))[0] == 0
-    assert await queue_members(ami, "rota") == ["chen", "dana"]
+    assert await queue_members(port, "rota") == ["chen", "dana"]
 
 
 async def test_agent_command_for_an_unknown_agent_names_it(

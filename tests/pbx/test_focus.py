@@ -1,4 +1,4 @@
-"""Focus on the real Asterisk: undisturbed, yet reachable for the calls that matter."""
+"""Focus on the real PBX: undisturbed, yet reachable for the calls that matter."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pbx_support import StartEngine, queue_members
+from pbx_support import StartEngine, queue_members, stored_keys
 
-from telephony.asterisk.ami import AmiClient
+from telephony.port import PbxPort
 from telephony.testing.phones import PhoneKit
 
 pytestmark = pytest.mark.pbx
@@ -72,16 +72,16 @@ async def test_focus_lets_a_colleagues_urgent_call_through(
 
 
 async def test_focus_takes_the_agent_out_of_every_hunt_group(
-    start_engine: StartEngine, ami: AmiClient
+    start_engine: StartEngine, port: PbxPort
 ) -> None:
     engine, _ = await start_engine(ON_DUTY)
-    assert await queue_members(ami, "intake") == ["asa"]
+    assert await queue_members(port, "intake") == ["asa"]
     await engine.set_focus("asa", None)
-    assert await queue_members(ami, "intake") == []
+    assert await queue_members(port, "intake") == []
 
 
 async def test_focus_ends_by_itself_at_its_end_time_even_with_the_engine_stopped(
-    start_engine: StartEngine, phones: PhoneKit, ami: AmiClient
+    start_engine: StartEngine, phones: PhoneKit, port: PbxPort
 ) -> None:
     now = datetime.now(UTC)
     engine, _ = await start_engine(now)
@@ -99,15 +99,14 @@ async def test_focus_ends_by_itself_at_its_end_time_even_with_the_engine_stopped
 
 
 async def test_a_restarted_engine_catches_up_after_focus_ran_out(
-    start_engine: StartEngine, ami: AmiClient
+    start_engine: StartEngine, port: PbxPort
 ) -> None:
     engine, _clock = await start_engine(ON_DUTY)
     await engine.set_focus("asa", ON_DUTY + timedelta(minutes=30))
     await engine.stop()
-    assert await queue_members(ami, "intake") == []
+    assert await queue_members(port, "intake") == []
 
     await start_engine(ON_DUTY + timedelta(minutes=31))  # a new engine, after the focus ended
 
-    assert await queue_members(ami, "intake") == ["asa"]
-    tree = await ami.db_get_tree("telephony")
-    assert not any(key.startswith("focus/") for key in tree)
+    assert await queue_members(port, "intake") == ["asa"]
+    assert not any(key.startswith("focus/") for key in await stored_keys(port))

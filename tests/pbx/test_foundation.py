@@ -10,7 +10,7 @@ from telephony.asterisk.ami import AmiClient
 from telephony.asterisk.ami.events import DialBegin, Event, Reconnected
 from telephony.testing.phones import PhoneKit
 
-pytestmark = pytest.mark.pbx
+pytestmark = [pytest.mark.pbx, pytest.mark.pbx_kinds("asterisk")]
 
 
 async def test_caller_dialling_an_extension_reaches_the_agents_phone(
