@@ -23,7 +23,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from telephony.config.dst import notes
     from telephony.routing.clock import SystemClock
 
-    site = _load(args.file)
+    site = _load(args.file, args.pbx)
     if site is None:
         return 2
     print(
@@ -39,11 +39,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from telephony.files import MixedSetError
     from telephony.render import render_to_dir
 
-    site = _load(args.file)
+    site = _load(args.file, args.pbx)
     if site is None:
         return 2
     try:
-        written = render_to_dir(site, args.pbx, Path(args.out))
+        written = render_to_dir(site, site.pbx.kind.value, Path(args.out))
     except MixedSetError as exc:
         print(f"{exc.filename}: cannot write: {exc.strerror}", file=sys.stderr)
         return 2
@@ -57,8 +57,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str) -> Site | None:
-    return load_or_report(Path(path))
+def _load(path: str, pbx: str | None = None) -> Site | None:
+    """The site, read as the PBX kind `pbx` when given (its checks apply), else as its
+    own pbx.kind."""
+    from telephony.config.models import PbxKind
+
+    return load_or_report(Path(path), kind=PbxKind(pbx) if pbx else None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -150,13 +154,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telephony", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    kinds = ["asterisk", "freeswitch"]
     check = sub.add_parser("check", help="validate a site file")
     check.add_argument("file")
+    check.add_argument("--pbx", choices=kinds, default=None,
+                       help="check for this PBX kind (default: the site's pbx.kind)")
     check.set_defaults(func=_cmd_check)
 
     render = sub.add_parser("render", help="render a site file to PBX configuration")
     render.add_argument("file")
-    render.add_argument("--pbx", choices=["asterisk"], default="asterisk")
+    render.add_argument("--pbx", choices=kinds, default=None,
+                        help="the PBX kind to render for (default: the site's pbx.kind)")
     render.add_argument("--out", required=True, help="directory to write into")
     render.set_defaults(func=_cmd_render)
 

@@ -9,6 +9,7 @@ from telephony.config.models import (
     ColleagueStep,
     FallbackStep,
     HuntGroupStep,
+    PbxKind,
     QueueStep,
     Site,
     VoicemailStep,
@@ -82,6 +83,31 @@ def cross_check(site: Site) -> Iterator[Problem]:
         yield Problem("api.port", f"{site.api.port} is already pbx.control_port (both listen on TCP)")
 
     yield from _references(site)
+    if site.pbx.kind is PbxKind.FREESWITCH:
+        yield from _freeswitch(site)
+
+
+# Why a trunk cannot be recognised by a header on FreeSWITCH (see _freeswitch).
+TRUNK_HEADER_ON_FREESWITCH = (
+    "FreeSWITCH cannot recognise a trunk by a header: mod_sofia asks every caller it "
+    "cannot place by address for a password before any header is looked at, so give "
+    "the trunk's addresses as match_ip instead"
+)
+
+
+def _freeswitch(site: Site) -> Iterator[Problem]:
+    """What a site asks that FreeSWITCH cannot honour (the same site may suit Asterisk)."""
+    from telephony.freeswitch.strategies import REFUSED
+
+    strategies = [(f"hunt_groups[{i}]", g.strategy) for i, g in enumerate(site.hunt_groups)]
+    strategies += [(f"queues[{i}]", q.strategy) for i, q in enumerate(site.queues)]
+    for path, strategy in strategies:
+        why = REFUSED.get(strategy.value)
+        if why is not None:
+            yield Problem(f"{path}.strategy", f"{strategy.value}: {why}")
+    for i, trunk in enumerate(site.trunks):
+        if trunk.match_header is not None:
+            yield Problem(f"trunks[{i}].match_header", TRUNK_HEADER_ON_FREESWITCH)
 
 
 def _references(site: Site) -> Iterator[Problem]:

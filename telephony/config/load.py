@@ -115,10 +115,11 @@ def demo_site_path() -> Path:
     return Path(str(resources.files("telephony").joinpath("examples", "demo-site.yaml")))
 
 
-def load_or_report(path: Path) -> Site | None:
-    """Load a site file for a command, or print each problem as `path: message` to stderr."""
+def load_or_report(path: Path, *, kind: PbxKind | None = None) -> Site | None:
+    """Load a site file for a command (as `kind`, see parse_site), or print each problem
+    as `path: message` to stderr."""
     try:
-        return load_site(path)
+        return load_site(path, kind=kind)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

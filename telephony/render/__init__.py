@@ -14,7 +14,11 @@ def render_files(site: Site, pbx: str) -> dict[str, str]:
         from telephony.asterisk.render import render
 
         return render(site)
-    raise ValueError(f"unknown PBX kind {pbx!r}; known: asterisk")
+    if pbx == "freeswitch":
+        from telephony.freeswitch.render import render as render_freeswitch
+
+        return render_freeswitch(site)
+    raise ValueError(f"unknown PBX kind {pbx!r}; known: asterisk, freeswitch")
 
 
 def render_to_dir(site: Site, pbx: str, out: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""FreeSWITCH: rendering, the names FreeSWITCH uses, the local runner."""

@@ -1,0 +1,159 @@
+"""Render a site to FreeSWITCH configuration: directory, dialplan, mod_callcenter,
+the SIP profile, the trunks' ACL and the Event Socket.
+
+Each file stands alone (an `<include>` or a `<configuration>`), so it can be dropped
+into any FreeSWITCH's conf tree; the local runner adds the base files around them
+(`telephony.freeswitch.runner.conf`). The dialplan decides every call from state the
+engine keeps in mod_db (`telephony.freeswitch.names`), so a call never waits on the
+engine and still routes while it is down.
+
+Every value goes through Jinja's XML escaping (names may hold & < > ' and any
+Unicode); comments never carry a site value, as `--` would end an XML comment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from telephony import __version__
+from telephony.config.models import (
+    Agent,
+    ColleagueStep,
+    FallbackStep,
+    HuntGroup,
+    HuntGroupStep,
+    QueueStep,
+    Site,
+    SkillQueue,
+    VoicemailStep,
+)
+from telephony.freeswitch import names
+from telephony.freeswitch.strategies import callcenter_strategy
+from telephony.render.templates import template_dir
+
+FILES = (
+    "directory.xml",
+    "dialplan.xml",
+    "callcenter.conf.xml",
+    "sofia.conf.xml",
+    "acl.conf.xml",
+    "event_socket.conf.xml",
+)
+
+# What a caller waiting in a queue hears: a ringback tone (no sound files needed).
+QUEUE_TONE = "tone_stream://%(2000,4000,440,480);loops=-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One dialplan action: an application and its argument."""
+
+    application: str
+    data: str
+
+
+def _numbers(numbers: Iterable[str], prefix: str = "") -> str:
+    """A regular expression matching exactly these numbers (each after `prefix`)."""
+    alternatives = "|".join(re.escape(prefix + number) for number in numbers)
+    return f"^(?:{alternatives})$"
+
+
+def _steps(steps: list[FallbackStep], owner_id: str, site: Site) -> list[Action]:
+    """A fallback chain as actions: each step but voicemail returns (execute_extension)
+    with `tel_last` saying how it went; a caller who was answered is hung up after the
+    call, so the chain goes on only while nobody answered."""
+    out: list[Action] = []
+    for step in steps:
+        if isinstance(step, ColleagueStep):
+            out.append(Action("execute_extension",
+                              f"s XML {names.try_agent_context(step.colleague)}"))
+        elif isinstance(step, HuntGroupStep):
+            out.append(Action("execute_extension",
+                              f"s XML {names.try_hunt_context(step.hunt_group)}"))
+        elif isinstance(step, QueueStep):
+            out.append(Action("execute_extension",
+                              f"s XML {names.try_queue_context(step.queue)}"))
+        elif isinstance(step, VoicemailStep):
+            # mod_voicemail would take the message in early media; a mailbox answers.
+            out.append(Action("answer", ""))
+            out.append(Action("voicemail", f"{names.VOICEMAIL_PROFILE} "
+                              f"{names.mailbox_domain(site)} {owner_id}"))
+    out.append(Action("transfer", f"s XML {names.END}"))
+    return out
+
+
+def _wrapup(agent: Agent, site: Site) -> int:
+    """mod_callcenter rests an agent after every queue call for one wrap-up time of the
+    agent's own, not the queue's: the longest among the groups that can hold them."""
+    seconds = [g.wrapup_seconds for g in site.hunt_groups if agent.id in g.roster]
+    seconds += [q.wrapup_seconds for q in site.queues
+                if agent.skills.get(q.skill, 0) >= q.min_level]
+    return max(seconds, default=0)
+
+
+def _cidr(match: str) -> str:
+    """An ACL node's cidr: a bare address becomes its own /32 or /128 network."""
+    return str(ipaddress.ip_network(match, strict=True))
+
+
+def sip_ip(site: Site) -> str:
+    """The address the SIP profile (and its RTP) binds. A FreeSWITCH profile listens on
+    one address: 0.0.0.0 or :: stand for the machine's own (FreeSWITCH's
+    $${local_ip_v4} or $${local_ip_v6})."""
+    host = site.pbx.sip_host
+    if ipaddress.ip_address(host).is_unspecified:
+        return "$${local_ip_v6}" if ":" in host else "$${local_ip_v4}"
+    return host
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # Its own environment: the Asterisk one does not escape (its files are not XML).
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir()),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=True,
+    )
+
+
+def render(site: Site) -> dict[str, str]:
+    """Render every FreeSWITCH file for a site; the same site always gives the same bytes.
+
+    The site must have passed `telephony check` as kind freeswitch (a strategy
+    mod_callcenter cannot honour raises KeyError here).
+    """
+    env = _environment()
+    queues: list[HuntGroup | SkillQueue] = [*site.hunt_groups, *site.queues]
+    context = {
+        "version": __version__,
+        "site": site,
+        "names": names,
+        "domain": names.domain(site),
+        "mailbox_domain": names.mailbox_domain(site),
+        "secret": lambda s: s.get_secret_value(),
+        "numbers": _numbers,
+        "dial_string": lambda agent: names.dial_string(agent, site),
+        "agent_steps": {a.id: _steps(a.fallback, a.id, site) for a in site.agents},
+        "group_steps": {g.id: _steps(g.fallback, g.id, site) for g in site.hunt_groups},
+        "queue_end": _steps([], "", site),
+        "queues": queues,
+        "queue_contexts": [(names.try_hunt_context(g.id), g) for g in site.hunt_groups]
+        + [(names.try_queue_context(q.id), q) for q in site.queues],
+        "strategy": lambda q: callcenter_strategy(q.strategy.value),
+        "wrapup": lambda agent: _wrapup(agent, site),
+        "queue_tone": QUEUE_TONE,
+        "trunk_networks": [_cidr(m) for t in site.trunks for m in t.match_ip],
+        "sip_ip": sip_ip(site),
+    }
+    return {
+        name: env.get_template(f"freeswitch/{name}.j2").render(context) for name in FILES
+    }

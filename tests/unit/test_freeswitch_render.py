@@ -1,0 +1,314 @@
+"""`telephony render --pbx freeswitch`: deterministic XML that keeps every value in place."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from telephony.cli import main
+from telephony.config import ConfigError, parse_site
+from telephony.config.checks import TRUNK_HEADER_ON_FREESWITCH
+from telephony.config.models import PbxKind, RingStrategy
+from telephony.freeswitch import names
+from telephony.freeswitch.render import FILES, render
+from telephony.freeswitch.strategies import REFUSED, STRATEGIES
+from telephony.port.model import Family, Key
+from telephony.render import render_files
+
+ENV = {"TELEPHONY_AMI_SECRET": "a-long-esl-secret"}
+
+
+@pytest.fixture
+def fs_data(demo_data: dict[str, Any]) -> dict[str, Any]:
+    """The demo site on FreeSWITCH: its header trunk becomes an address trunk."""
+    demo_data["pbx"]["kind"] = "freeswitch"
+    demo_data["trunks"] = [{"id": "pstn", "match_ip": ["203.0.113.0/24", "2001:db8::7"]}]
+    return demo_data
+
+
+def site_text(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+def rendered(data: dict[str, Any]) -> dict[str, str]:
+    return render(parse_site(site_text(data), ENV))
+
+
+def xml(data: dict[str, Any], name: str) -> ET.Element:
+    return ET.fromstring(rendered(data)[name])
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_site(site_text(data), ENV)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_rendering_twice_is_byte_identical(fs_data: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text(fs_data), encoding="utf-8")
+    for out in ("a", "b"):
+        assert main(["render", str(path), "--out", str(tmp_path / out)]) == 0
+    for name in FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_render_for_freeswitch_writes_the_six_files(
+    fs_data: dict[str, Any], tmp_path: Path
+) -> None:
+    fs_data["pbx"]["kind"] = "asterisk"  # --pbx decides, whatever the file says
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text(fs_data), encoding="utf-8")
+    assert main(["render", str(path), "--pbx", "freeswitch", "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(FILES)
+
+
+def test_render_files_dispatches_by_kind(fs_data: dict[str, Any]) -> None:
+    site = parse_site(site_text(fs_data), ENV)
+    assert render_files(site, "freeswitch") == render(site)
+
+
+def test_every_rendered_file_parses_as_xml(fs_data: dict[str, Any]) -> None:
+    for text in rendered(fs_data).values():
+        ET.fromstring(text)  # raises ParseError naming the line
+
+
+def test_names_with_markup_and_non_ascii_survive_as_text(fs_data: dict[str, Any]) -> None:
+    name = "Ågot & <Söder> 'Kå'"
+    fs_data["agents"][0]["name"] = name
+    fs_data["hunt_groups"][0]["name"] = "Members & <friends>"
+    directory = xml(fs_data, "directory.xml")
+    values = [v.get("value") for v in directory.iter("variable")
+              if v.get("name") == "effective_caller_id_name"]
+    assert values.count(name) == 3  # her two devices and her mailbox
+    assert "Members & <friends>" in values
+
+
+def test_secrets_with_markup_survive_as_text(fs_data: dict[str, Any]) -> None:
+    fs_data["pbx"]["control_secret"] = "s&cr<t>'esl'"
+    fs_data["agents"][0]["devices"][0]["password"] = "p&ss<w>rd'1"
+    esl = xml(fs_data, "event_socket.conf.xml")
+    assert {p.get("name"): p.get("value") for p in esl.iter("param")}["password"] == (
+        "s&cr<t>'esl'")
+    directory = xml(fs_data, "directory.xml")
+    user = next(u for u in directory.iter("user") if u.get("id") == "asa-soft")
+    assert [p.get("value") for p in user.iter("param")] == ["p&ss<w>rd'1"]
+
+
+def test_each_device_is_a_user_of_the_site_domain_with_its_own_password(
+    fs_data: dict[str, Any]
+) -> None:
+    directory = xml(fs_data, "directory.xml")
+    [domain] = [d for d in directory.iter("domain") if d.get("name") == "fund-demo"]
+    users = {u.get("id"): u for u in domain.iter("user")}
+    assert sorted(users) == ["asa-desk", "asa-soft", "bjorn-soft", "chen-desk", "chen-soft"]
+    asa = {v.get("name"): v.get("value") for v in users["asa-desk"].iter("variable")}
+    assert asa["effective_caller_id_number"] == "1001"
+    assert [p.get("value") for p in users["asa-desk"].iter("param")] == ["demo-asa-desk"]
+
+
+def test_mailboxes_live_in_a_domain_no_phone_authenticates_against(
+    fs_data: dict[str, Any]
+) -> None:
+    directory = xml(fs_data, "directory.xml")
+    [mailboxes] = [d for d in directory.iter("domain") if d.get("name") == "mailboxes.fund-demo"]
+    assert sorted(u.get("id") or "" for u in mailboxes.iter("user")) == [
+        "asa", "bjorn", "chen", "intake"]
+    assert not list(mailboxes.iter("param"))  # no passwords: never a SIP user
+    profile = {p.get("name"): p.get("value") for p in xml(fs_data, "sofia.conf.xml").iter("param")}
+    assert profile["force-register-domain"] == "fund-demo"
+
+
+def test_the_sip_profile_listens_on_the_sites_address_and_port(fs_data: dict[str, Any]) -> None:
+    fs_data["pbx"].update(sip_host="::1", sip_port=7060)
+    [profile] = xml(fs_data, "sofia.conf.xml").iter("profile")
+    params = {p.get("name"): p.get("value") for p in profile.iter("param")}
+    assert (params["sip-ip"], params["rtp-ip"], params["sip-port"]) == ("::1", "::1", "7060")
+    assert params["auth-calls"] == "true"
+    assert params["apply-inbound-acl"] == names.TRUNK_ACL
+    assert params["context"] == names.FROM_TRUNK
+
+
+def test_the_event_socket_listens_on_loopback_at_the_control_port(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["pbx"]["control_port"] = 17021
+    params = {p.get("name"): p.get("value")
+              for p in xml(fs_data, "event_socket.conf.xml").iter("param")}
+    assert (params["listen-ip"], params["listen-port"]) == ("127.0.0.1", "17021")
+    assert params["password"] == "a-long-esl-secret"
+
+
+def test_trunk_addresses_form_the_acl_a_bare_address_as_its_own_network(
+    fs_data: dict[str, Any]
+) -> None:
+    [acl] = xml(fs_data, "acl.conf.xml").iter("list")
+    assert (acl.get("name"), acl.get("default")) == (names.TRUNK_ACL, "deny")
+    assert [n.get("cidr") for n in acl.iter("node")] == ["203.0.113.0/24", "2001:db8::7/128"]
+
+
+def test_a_header_trunk_is_refused_for_freeswitch_naming_the_field(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["trunks"] = [{"id": "pstn", "match_header": "X-Trunk: pstn",
+                          "match_ip": ["203.0.113.0/24"]}]
+    assert problems(fs_data) == [f"trunks[0].match_header: {TRUNK_HEADER_ON_FREESWITCH}"]
+
+
+def test_a_header_trunk_is_still_fine_for_asterisk(demo_data: dict[str, Any]) -> None:
+    assert parse_site(site_text(demo_data), ENV).trunks[0].match_header == "X-Trunk: pstn"
+
+
+def test_the_strategy_table_covers_every_strategy_once() -> None:
+    assert sorted([*STRATEGIES, *REFUSED]) == sorted(s.value for s in RingStrategy)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_a_strategy_freeswitch_honours_reaches_its_queue(
+    fs_data: dict[str, Any], strategy: str
+) -> None:
+    fs_data["hunt_groups"][0]["strategy"] = strategy
+    fs_data["queues"][0]["strategy"] = strategy
+    queues = {q.get("name"): {p.get("name"): p.get("value") for p in q.iter("param")}
+              for q in xml(fs_data, "callcenter.conf.xml").iter("queue")}
+    assert queues["intake"]["strategy"] == STRATEGIES[strategy]
+    assert queues["pension"]["strategy"] == STRATEGIES[strategy]
+
+
+@pytest.mark.parametrize("strategy", sorted(REFUSED))
+@pytest.mark.parametrize("where", ["hunt_groups", "queues"])
+def test_a_strategy_freeswitch_cannot_honour_is_refused_naming_the_field(
+    fs_data: dict[str, Any], strategy: str, where: str
+) -> None:
+    fs_data[where][0]["strategy"] = strategy
+    assert problems(fs_data) == [f"{where}[0].strategy: {strategy}: {REFUSED[strategy]}"]
+
+
+@pytest.mark.parametrize("strategy", sorted(REFUSED))
+def test_a_refused_strategy_is_still_fine_for_asterisk(
+    demo_data: dict[str, Any], strategy: str
+) -> None:
+    demo_data["hunt_groups"][0]["strategy"] = strategy
+    assert parse_site(site_text(demo_data), ENV).hunt_groups[0].strategy.value == strategy
+
+
+def test_queues_leave_on_max_wait_and_when_nobody_is_there(fs_data: dict[str, Any]) -> None:
+    [intake] = [q for q in xml(fs_data, "callcenter.conf.xml").iter("queue")
+                if q.get("name") == "intake"]
+    params = {p.get("name"): p.get("value") for p in intake.iter("param")}
+    assert params["max-wait-time"] == "300"
+    assert params["max-wait-time-with-no-agent"] == "1"
+
+
+def test_agents_ring_every_device_and_no_tiers_are_rendered(fs_data: dict[str, Any]) -> None:
+    callcenter = xml(fs_data, "callcenter.conf.xml")
+    agents = {a.get("name"): a for a in callcenter.iter("agent")}
+    assert sorted(agents) == ["asa", "bjorn", "chen"]
+    assert agents["asa"].get("contact", "").endswith(
+        "user/asa-soft@fund-demo,user/asa-desk@fund-demo")
+    assert agents["asa"].get("status") == "Available"
+    assert agents["asa"].get("wrap-up-time") == "30"  # intake's, the group on her roster
+    assert list(callcenter.iter("tier")) == []
+
+
+def extension(dialplan: ET.Element, context: str, name: str) -> ET.Element:
+    [found] = [e for c in dialplan.iter("context") if c.get("name") == context
+               for e in c.iter("extension") if e.get("name") == name]
+    return found
+
+
+def actions(element: ET.Element, tag: str = "action") -> list[tuple[str, str]]:
+    return [(a.get("application", ""), a.get("data", "")) for a in element.iter(tag)]
+
+
+def test_extension_and_direct_line_reach_the_agent(fs_data: dict[str, Any]) -> None:
+    asa = extension(xml(fs_data, "dialplan.xml"), names.NUMBERS, "agent-asa")
+    [condition] = asa.iter("condition")
+    assert condition.get("expression") == r"^(?:1001|\+46855501001)$"
+    assert actions(asa) == [("transfer", "s XML tel-agent-asa")]
+
+
+def test_the_urgent_prefix_exists_only_for_internal_callers(fs_data: dict[str, Any]) -> None:
+    dialplan = xml(fs_data, "dialplan.xml")
+    urgent = extension(dialplan, names.FROM_INTERNAL, "urgent-asa")
+    [condition] = urgent.iter("condition")
+    assert condition.get("expression") == r"^(?:\*91001|\*9\+46855501001)$"
+    assert actions(urgent) == [("transfer", "ring XML tel-agent-asa")]
+    [trunk] = [c for c in dialplan.iter("context") if c.get("name") == names.FROM_TRUNK]
+    assert [e.get("name") for e in trunk.iter("extension")] == ["numbers"]
+
+
+def test_the_direct_line_rings_every_device_at_once_for_its_ring_timeout(
+    fs_data: dict[str, Any]
+) -> None:
+    ring = extension(xml(fs_data, "dialplan.xml"), names.try_agent_context("asa"), "ring")
+    assert ("bridge", "{originate_timeout=20}user/asa-soft@fund-demo,user/asa-desk@fund-demo"
+            ) in actions(ring)
+
+
+def test_the_focus_gate_reads_focus_allow_list_and_case_links(fs_data: dict[str, Any]) -> None:
+    gate = extension(xml(fs_data, "dialplan.xml"), names.try_agent_context("asa"), "gate")
+    fields = [c.get("field", "") for c in gate.iter("condition")]
+    expressions = [c.get("expression", "") for c in gate.iter("condition")]
+    assert ("set", "tel_until=${db(select/telephony_focus/asa)}") in actions(gate)
+    assert r"^(?:\+46701234567)$" in expressions  # the allow-list
+    assert "${db(select/telephony_case/${caller_id_number})}" in fields
+    assert expressions[-1] == "^asa$"
+    assert ("set", "tel_last=FOCUS") in actions(gate, "anti-action")
+
+
+def test_the_fallback_chain_runs_in_order_and_ends_in_the_mailbox(
+    fs_data: dict[str, Any]
+) -> None:
+    call = extension(xml(fs_data, "dialplan.xml"), names.agent_context("asa"), "call")
+    assert [a for a in actions(call) if a[0] != "log"] == [
+        ("execute_extension", "$1 XML tel-try-agent-asa"),
+        ("execute_extension", "s XML tel-try-agent-bjorn"),
+        ("execute_extension", "s XML tel-try-hunt-intake"),
+        ("answer", ""),
+        ("voicemail", "default mailboxes.fund-demo asa"),
+        ("transfer", "s XML tel-end"),
+    ]
+
+
+def test_a_queue_exports_its_ring_timeout_to_the_agents_it_rings(
+    fs_data: dict[str, Any]
+) -> None:
+    queue = extension(xml(fs_data, "dialplan.xml"), names.try_hunt_context("intake"), "queue")
+    assert actions(queue) == [
+        ("set", "hangup_after_bridge=true"),
+        ("set", "tel_ring_timeout=15"),
+        ("set", "cc_export_vars=tel_ring_timeout"),
+        ("callcenter", "intake"),
+        ("set", "tel_last=${cc_cancel_reason}"),
+    ]
+
+
+def test_stored_keys_map_to_mod_db_realms_and_back() -> None:
+    focus = Key(Family.FOCUS, ("asa",))
+    override = Key(Family.OVERRIDE, ("intake", "asa", "member"))
+    assert names.location(focus) == ("telephony_focus", "asa")
+    assert names.location(override) == ("telephony_override", "intake.asa.member")
+    assert names.key_of(*names.location(override)) == override
+    assert names.key_of("telephony_focus", "asa") == focus
+    assert names.key_of("other_realm", "asa") is None
+    assert names.key_of("telephony_focus", "a..b") is None
+
+
+def test_contexts_cannot_collide_for_any_ids() -> None:
+    prefixes = names.PER_ID_PREFIXES
+    for a in prefixes:
+        assert not any(b != a and b.startswith(a) for b in prefixes)
+    assert not any(c.startswith(p) for c in names.FIXED_CONTEXTS for p in prefixes)
+
+
+def test_an_asterisk_site_is_read_as_freeswitch_with_its_checks(
+    demo_data: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_site(site_text(demo_data), ENV, kind=PbxKind.FREESWITCH)
+    assert [p.path for p in caught.value.problems] == ["trunks[0].match_header"]
