@@ -68,6 +68,6 @@ def runner_for(
         from telephony.asterisk.runner.local import AsteriskRunner
 
         return AsteriskRunner(state_dir, backend, timeout=timeout)
-    from telephony.pbx.errors import PbxError
+    from telephony.freeswitch.runner.local import FreeSwitchRunner
 
-    raise PbxError(f"no local runner for {kind.value} yet")
+    return FreeSwitchRunner(state_dir, backend, timeout=timeout)
