@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -46,6 +47,7 @@ from telephony.pbx.errors import PbxError, PbxInfo
 from telephony.pbx.paths import default_state_dir
 
 HOST = "127.0.0.1"
+_SESSIONS = re.compile(r"([0-9]+) session\(s\) - peak")
 _POLL = 0.1
 # After `fsctl shutdown` FreeSWITCH hangs up calls and unloads modules (about 1-6 s).
 _STOP_GRACE = 15.0
@@ -272,9 +274,14 @@ class FreeSwitchRunner:
         self.cli("hupall MANAGER_REQUEST")
 
     def active_calls(self) -> int:
-        """How many channels are up (`show channels count`: "N total.")."""
-        words = self.cli("show channels count").split()
-        return int(words[0]) if words and words[0].isdigit() else 0
+        """How many channels are up: the core's live session count from `status` ("N
+        session(s) - peak ..."). Not `show channels`: that reads a table the core
+        writes in batches, so it lags calls by up to a second."""
+        for line in self.cli("status").splitlines():
+            match = _SESSIONS.match(line)
+            if match:
+                return int(match.group(1))
+        raise PbxError("FreeSWITCH's status shows no session count")
 
     def exec_foreground(self, site: Site) -> NoReturn:
         """Render `site` and replace this process with FreeSWITCH in the foreground
