@@ -10,6 +10,7 @@ each process through SIPp's message trace (see `SippProcess`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,23 @@ log = logging.getLogger(__name__)
 # Asterisk's default minimum registration expiry is 60 s; tests last far less than this.
 REGISTER_EXPIRES = 300
 SUBSCRIBE_EXPIRES = 600
+
+
+_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def loopback_address(match: str) -> str | None:
+    """An IPv4 loopback address a test caller can bind inside a trunk's `match_ip`
+    network (its first one other than 127.0.0.1, where the phones are), or None."""
+    network = ipaddress.ip_network(match, strict=False)
+    if not isinstance(network, ipaddress.IPv4Network) or not network.subnet_of(_LOOPBACK):
+        return None
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    for address in network.hosts():
+        if str(address) != LOCALHOST:
+            return str(address)
+    return None
 
 
 class OnCall(StrEnum):
@@ -391,7 +409,8 @@ class OutboundCall:
         await self.wait_answered(timeout)
         call_id = self.call_id
         assert call_id is not None
-        send_control(self._process.run.local_port, call_id, "hangup")
+        run = self._process.run
+        send_control(run.local_port, call_id, "hangup", host=run.local_host)
 
         def probe(messages: list[SipMessage]) -> bool | None:
             sent = any(m.direction is Direction.SENT and m.method == "BYE" for m in messages)
@@ -566,6 +585,7 @@ class PhoneKit:
         number: str,
         *,
         from_device: str | None = None,
+        trunk: str | None = None,
         trunk_header: str | None = None,
         caller_id: str = "+46701234567",
         caller_name: str | None = None,
@@ -576,13 +596,17 @@ class PhoneKit:
 
         From a device (`from_device`): From user is the device id and the 401/407 is
         answered with its password; `caller_id` is not used. Otherwise a trunk call
-        without auth, From user `caller_id`, with `trunk_header` (default: the
-        `match_header` of the site's first trunk that has one). The caller hangs up
-        `hold_seconds` after the answer (None: stays until BYE or `call.hangup()`).
+        without auth, From user `caller_id`, as the site's trunk `trunk` would send it
+        (default: its first trunk): with the trunk's `match_header`, or else from a
+        loopback address in its `match_ip` (127.0.0.2/32, say: every phone is on
+        127.0.0.1, so a trunk must be told apart by address). `trunk_header` sends that
+        header from 127.0.0.1 instead. The caller hangs up `hold_seconds` after the
+        answer (None: stays until BYE or `call.hangup()`).
         """
         extra = list(headers)
         auth_user: str | None = None
         password: str | None = None
+        source = LOCALHOST
         if from_device is not None:
             device = self.device(from_device)
             user = device.id
@@ -590,7 +614,10 @@ class PhoneKit:
             password = device.password.get_secret_value()
         else:
             user = caller_id
-            header = trunk_header if trunk_header is not None else self._default_trunk_header()
+            if trunk_header is not None:
+                header: str | None = trunk_header
+            else:
+                header, source = self._trunk_origin(trunk)
             if header:
                 extra.insert(0, header)
         for line in extra:
@@ -602,7 +629,7 @@ class PhoneKit:
             {
                 "NUMBER": number,
                 "USER": user,
-                "FROM": f"{display}<sip:{user}@{LOCALHOST}>",
+                "FROM": f"{display}<sip:{user}@{source}>",
                 "EXTRA_HEADERS": "\n".join(f"      {line}" for line in extra),
                 "HOLD_ATTRS": _holds(hold_seconds),
             },
@@ -611,23 +638,34 @@ class PhoneKit:
             SippRun(
                 name=f"call-{number}",
                 scenario=scenario,
-                local_port=free_udp_port(),
+                local_port=free_udp_port(source),
                 remote=self.remote,
                 calls=1,
                 auth_user=auth_user,
                 auth_password=password,
-                media_port=free_media_port(),
+                media_port=free_media_port(host=source),
+                local_host=source,
             )
         )
         call = OutboundCall(number, user, process, authed=auth_user is not None)
         self._closables.append(call)
         return call
 
-    def _default_trunk_header(self) -> str | None:
-        for trunk in self.site.trunks:
-            if trunk.match_header:
-                return trunk.match_header
-        return None
+    def _trunk_origin(self, trunk_id: str | None) -> tuple[str | None, str]:
+        """(header, source address) of a call as the trunk would send it."""
+        trunks = [t for t in self.site.trunks if trunk_id is None or t.id == trunk_id]
+        if trunk_id is not None and not trunks:
+            known = ", ".join(t.id for t in self.site.trunks) or "none"
+            raise SippError(f"no trunk {trunk_id!r} in site {self.site.site!r} (known: {known})")
+        for candidate in trunks:
+            if candidate.match_header:
+                return candidate.match_header, LOCALHOST
+        for candidate in trunks:
+            for match in candidate.match_ip:
+                address = loopback_address(match)
+                if address is not None:
+                    return None, address
+        return None, LOCALHOST
 
     async def subscribe(
         self,

@@ -49,10 +49,10 @@ def sipp_binary() -> str:
     return found
 
 
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+def free_udp_port(host: str = LOCALHOST) -> int:
+    """A UDP port on `host` (127.0.0.1) that nothing is bound to right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((LOCALHOST, 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -61,8 +61,8 @@ def free_udp_port() -> int:
 MEDIA_PORTS = 4
 
 
-def free_media_port(attempts: int = 50) -> int:
-    """A base port P for SIPp's -mp with P..P+3 all free on 127.0.0.1 right now.
+def free_media_port(attempts: int = 50, host: str = LOCALHOST) -> int:
+    """A base port P for SIPp's -mp with P..P+3 all free on `host` (127.0.0.1) right now.
 
     A port that is merely free itself is not enough: with dozens of phones one of
     its neighbours is soon another SIPp's, and SIPp then exits at start ("Unable
@@ -73,14 +73,14 @@ def free_media_port(attempts: int = 50) -> int:
         try:
             first = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             socks.append(first)
-            first.bind((LOCALHOST, 0))
+            first.bind((host, 0))
             base: int = first.getsockname()[1]
             if base + MEDIA_PORTS - 1 > 65535:
                 continue
             for offset in range(1, MEDIA_PORTS):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(sock)
-                sock.bind((LOCALHOST, base + offset))
+                sock.bind((host, base + offset))
             return base
         except OSError:
             continue  # a neighbour is taken: try another base
@@ -135,6 +135,9 @@ class SippRun:
     injection: str | None = None
     # Further SIPp options, e.g. ("-l", "1", "-r", "100") for call limits and rates.
     extra_args: tuple[str, ...] = ()
+    # The address SIPp binds (-i), signalling and media: a loopback address of its own
+    # for a caller the PBX must recognise as a trunk by address.
+    local_host: str = LOCALHOST
 
 
 class SippProcess:
@@ -163,14 +166,14 @@ class SippProcess:
         state = "new" if self._process is None else (
             "running" if self._process.returncode is None else f"exited {self._process.returncode}"
         )
-        return f"<SippProcess {self.run.name} 127.0.0.1:{self.run.local_port} {state}>"
+        return f"<SippProcess {self.run.name} {self.run.local_host}:{self.run.local_port} {state}>"
 
     def argv(self) -> list[str]:
         run = self.run
         argv = [sipp_binary()]
         if run.remote:
             argv.append(run.remote)
-        argv += ["-sf", str(self._scenario_path), "-i", LOCALHOST, "-p", str(run.local_port)]
+        argv += ["-sf", str(self._scenario_path), "-i", run.local_host, "-p", str(run.local_port)]
         if run.out_of_call_scenario is not None:
             argv += ["-oocsf", str(self._ooc_path)]
         argv += ["-nostdin", "-aa"]
@@ -328,8 +331,9 @@ class SippProcess:
         return "\n".join(lines) or "  (nothing)"
 
 
-def send_control(port: int, call_id: str, command: str) -> None:
-    """Ask a running scenario to act now: a MESSAGE request in its call (by Call-ID).
+def send_control(port: int, call_id: str, command: str, host: str = LOCALHOST) -> None:
+    """Ask a running scenario to act now: a MESSAGE request in its call (by Call-ID), to
+    the SIPp at host:port.
 
     The scenarios treat an in-call MESSAGE as "hang up now". It goes over UDP from a
     throw-away socket; SIPp's 200 reply to it goes to that closed port, which is harmless.
@@ -339,7 +343,7 @@ def send_control(port: int, call_id: str, command: str) -> None:
         sock.bind((LOCALHOST, 0))
         own_port = sock.getsockname()[1]
         request = (
-            f"MESSAGE sip:testkit@{LOCALHOST}:{port} SIP/2.0\r\n"
+            f"MESSAGE sip:testkit@{host}:{port} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {LOCALHOST}:{own_port};branch={branch}\r\n"
             f"From: <sip:testkit@{LOCALHOST}>;tag=testkit\r\n"
             f"To: <sip:testkit@{LOCALHOST}>\r\n"
@@ -350,4 +354,4 @@ def send_control(port: int, call_id: str, command: str) -> None:
             "Content-Length: 0\r\n\r\n"
         )
         # A datagram to loopback does not block.
-        sock.sendto(request.encode(), (LOCALHOST, port))
+        sock.sendto(request.encode(), (host, port))
