@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telephony.config import Site, demo_site_path, load_or_report
+from telephony.config.models import PbxKind
 
 if TYPE_CHECKING:
     from telephony.routing.clock import Clock
@@ -42,8 +43,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     site = _load(args.file, args.pbx)
     if site is None:
         return 2
+    if args.with_base and site.pbx.kind is not PbxKind.FREESWITCH:
+        print("--with-base: only for --pbx freeswitch (telephony pbx up writes Asterisk's)",
+              file=sys.stderr)
+        return 2
     try:
-        written = render_to_dir(site, site.pbx.kind.value, Path(args.out))
+        written = render_to_dir(site, site.pbx.kind.value, Path(args.out),
+                                with_base=args.with_base)
     except MixedSetError as exc:
         print(f"{exc.filename}: cannot write: {exc.strerror}", file=sys.stderr)
         return 2
@@ -60,8 +66,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _load(path: str, pbx: str | None = None) -> Site | None:
     """The site, read as the PBX kind `pbx` when given (its checks apply), else as its
     own pbx.kind."""
-    from telephony.config.models import PbxKind
-
     return load_or_report(Path(path), kind=PbxKind(pbx) if pbx else None)
 
 
@@ -166,6 +170,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     render.add_argument("--pbx", choices=kinds, default=None,
                         help="the PBX kind to render for (default: the site's pbx.kind)")
     render.add_argument("--out", required=True, help="directory to write into")
+    render.add_argument(
+        "--with-base", action="store_true",
+        help="freeswitch: also write the base files around the site's (freeswitch.xml, "
+        "modules, core, log, voicemail), so the directory is a whole FreeSWITCH -conf",
+    )
     render.set_defaults(func=_cmd_render)
 
     if command not in _WITHOUT_PBX:

@@ -116,6 +116,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "container engine still has it (docker); else the cached Debian root file "
             "system (rootfs). `--backend docker` builds the image when needed, with "
             "Docker or Podman (whichever answers `info` first, or $TELEPHONY_CONTAINER_CLI). "
+            "FreeSWITCH: a `freeswitch` on PATH (path), else the relocatable build that "
+            "$TELEPHONY_FREESWITCH_TARBALL names, unpacked into the state directory (bundle). "
             "State directory: $TELEPHONY_HOME, else ~/.cache/telephony."
         ),
     )
@@ -123,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--backend",
         default=None,
         help="how to run the PBX; Asterisk: path, docker or rootfs (default: "
-        "$TELEPHONY_PBX_BACKEND, else the order below)",
+        "$TELEPHONY_PBX_BACKEND, else the order below); FreeSWITCH: path or bundle",
     )
     commands = pbx.add_subparsers(dest="pbx_command", required=True)
 
@@ -155,7 +157,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     prepare.set_defaults(pbx_func=_cmd_prepare)
 
     cli = commands.add_parser(
-        "cli", help='run a console command of the running PBX, e.g. "core show version" (Asterisk)'
+        "cli", help='run a console command of the running PBX, e.g. "core show version" '
+        '(Asterisk) or "sofia status" (FreeSWITCH, as fs_cli -x)'
     )
     cli.add_argument("cli_command", metavar="COMMAND")
     cli.set_defaults(pbx_func=_cmd_cli)

@@ -21,6 +21,15 @@ def render_files(site: Site, pbx: str) -> dict[str, str]:
     raise ValueError(f"unknown PBX kind {pbx!r}; known: asterisk, freeswitch")
 
 
-def render_to_dir(site: Site, pbx: str, out: Path) -> list[Path]:
-    """Write the files (mode 0600: they hold secrets), all or none; return their paths."""
-    return write_files(out, render_files(site, pbx))
+def render_to_dir(site: Site, pbx: str, out: Path, *, with_base: bool = False) -> list[Path]:
+    """Write the files (mode 0600: they hold secrets), all or none; return their paths.
+
+    `with_base` (FreeSWITCH) adds the base files the local runner puts around them, so
+    `out` is a whole config directory for a FreeSWITCH of one's own.
+    """
+    files = render_files(site, pbx)
+    if with_base:
+        from telephony.freeswitch.runner.conf import base_files
+
+        files = {**base_files(), **files}
+    return write_files(out, files)

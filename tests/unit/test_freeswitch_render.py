@@ -312,3 +312,23 @@ def test_an_asterisk_site_is_read_as_freeswitch_with_its_checks(
     with pytest.raises(ConfigError) as caught:
         parse_site(site_text(demo_data), ENV, kind=PbxKind.FREESWITCH)
     assert [p.path for p in caught.value.problems] == ["trunks[0].match_header"]
+
+
+def test_with_base_the_output_is_a_whole_freeswitch_config_directory(
+    fs_data: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text(fs_data), encoding="utf-8")
+    assert main(["render", str(path), "--with-base", "--out", str(tmp_path / "conf")]) == 0
+    written = {p.name for p in (tmp_path / "conf").iterdir()}
+    assert {"freeswitch.xml", "modules.conf.xml", *FILES} <= written
+
+
+def test_with_base_is_for_freeswitch_only(
+    demo_data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text(demo_data), encoding="utf-8")
+    assert main(["render", str(path), "--with-base", "--out", str(tmp_path / "o")]) == 2
+    assert "--with-base: only for --pbx freeswitch" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
