@@ -159,8 +159,9 @@ class FreeSwitchRunner:
             backend=install.backend,
             control_host=HOST,
             control_port=control,
-            # A profile on 0.0.0.0 listens on the machine's own address, not loopback.
-            sip_host=sip_host if sip_host not in ("0.0.0.0", "::") else HOST,
+            # As the site says; on 0.0.0.0 or :: the profile is on the machine's own
+            # address (a FreeSWITCH profile listens on one), not on loopback.
+            sip_host=sip_host,
             sip_port=sip_port,
             pid=self._running_pid(),
             config_dir=self.layout.conf_dir,
