@@ -2,7 +2,10 @@
 
 Lifecycle (:class:`ConnectionState`): ``NEW -> CONNECTING -> ACTIVE``; on a lost
 connection ``ACTIVE -> RECONNECTING -> ACTIVE`` (capped exponential backoff with
-jitter); ``close()`` or giving up leads to ``CLOSED``.
+jitter); ``close()`` or giving up leads to ``CLOSED``. That lifecycle, the
+subscribers' queues and the waiters are :mod:`telephony.net`'s, shared with the
+FreeSWITCH Event Socket client; this module adds what is AMI: the greeting, Login,
+ActionID matching, list actions, the server-side event filter, Ping and Logoff.
 
 Guarantees:
 
@@ -39,12 +42,9 @@ waiter wants is never turned into a typed object.
 from __future__ import annotations
 
 import asyncio
-import enum
-import inspect
 import itertools
 import logging
 import os
-import random
 import re
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +75,15 @@ from telephony.asterisk.ami.events import (
     parse_response,
 )
 from telephony.asterisk.ami.protocol import Action, AmiProtocol, HeaderValue
+from telephony.net import (
+    Backoff,
+    ConnectionState,
+    ErrorTypes,
+    EventHub,
+    Lifecycle,
+    Link,
+)
+from telephony.net import Subscription as _Subscription
 
 __all__ = [
     "SYNTHETIC_EVENTS", "AmiClient", "ConnectionState", "EventCallback", "EventFilter",
@@ -82,6 +91,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: A registered event callback of an AMI client (see :class:`telephony.net.Subscription`).
+Subscription = _Subscription[Event]
 
 EventCallback = Callable[[Event], "Awaitable[None] | None"]
 
@@ -141,72 +153,6 @@ class _SecretLike(Protocol):
     def get_secret_value(self) -> str: ...
 
 
-class ConnectionState(enum.Enum):
-    """Where the client is in its connection lifecycle."""
-
-    NEW = "NEW"
-    CONNECTING = "CONNECTING"
-    ACTIVE = "ACTIVE"
-    RECONNECTING = "RECONNECTING"
-    CLOSED = "CLOSED"
-
-
-class Subscription:
-    """A registered event callback; events reach it in order through its own queue."""
-
-    def __init__(
-        self, client: AmiClient, callback: EventCallback, names: Collection[str] | None
-    ) -> None:
-        self._client = client
-        self._callback = callback
-        self.names: frozenset[str] | None = (
-            frozenset(n.lower() for n in names) if names is not None else None
-        )
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"ami-subscriber-{getattr(callback, '__name__', 'callback')}"
-        )
-
-    def wants(self, name: str) -> bool:
-        """True if an event called ``name`` (any case) goes to this subscriber."""
-        return self.names is None or name.lower() in self.names
-
-    def _put(self, event: Event) -> None:
-        self._queue.put_nowait(event)
-
-    async def _run(self) -> None:
-        while True:
-            event = await self._queue.get()
-            try:
-                result = self._callback(event)
-                if inspect.isawaitable(result):
-                    await result
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A broken subscriber must not stop the others or the reader.
-                log.exception("AMI subscriber %r failed on %s", self._callback, event.name)
-
-    @property
-    def pending(self) -> int:
-        """Events queued for this subscriber but not yet handled."""
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        """Stop delivering; the worker task is cancelled (await :meth:`aclose` to wait)."""
-        self._client._subscriptions.discard(self)
-        self._client._update_interest()
-        self._task.cancel()
-
-    async def aclose(self) -> None:
-        """Stop delivering and wait for the worker task to finish."""
-        self.close()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-
-
 @dataclass
 class _Pending:
     """An action waiting for its Response (and, for lists, its events)."""
@@ -216,52 +162,6 @@ class _Pending:
     is_list: bool = False
     response: Response | None = None
     events: list[Event] = field(default_factory=list)
-
-
-@dataclass
-class _Waiter:
-    predicate: Callable[[Event], bool]
-    future: asyncio.Future[Event]
-    names: frozenset[str] | None  # lower-cased; None: any event may match
-
-
-class _Transport(asyncio.Protocol):
-    """Feeds bytes to the sans-I/O core and hands frames to the client; nothing else."""
-
-    def __init__(self, client: AmiClient, core: AmiProtocol) -> None:
-        self._client = client
-        self._core = core
-        self.transport: asyncio.Transport | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._core.receive_data(data)
-        try:
-            items = self._core.messages()
-        except ProtocolError as exc:
-            log.error("AMI protocol error, dropping connection: %s", exc)
-            self._client._protocol_error = exc
-            if self.transport is not None:
-                self.transport.abort()
-            return
-        self._client._on_frames(self, items)
-
-    def eof_received(self) -> bool | None:
-        return None  # close the transport; connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-        self._client._on_lost(self, exc)
-
-    def write(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            raise AmiConnectionError("connection is closing")
-        self.transport.write(data)
 
 
 class AmiClient:
@@ -302,12 +202,8 @@ class AmiClient:
         self.port = port
         self.username = username
         self._secret = secret
-        self.reconnect = reconnect
-        self.max_backoff = max_backoff
-        self.min_backoff = min_backoff
         self.connect_timeout = connect_timeout
         self.action_timeout = action_timeout
-        self.ping_interval = ping_interval
         self.ping_timeout = (
             ping_timeout
             if ping_timeout is not None
@@ -323,10 +219,7 @@ class AmiClient:
         self._wanted_low = (
             None if self.wanted_events is None else frozenset(n.lower() for n in self.wanted_events)
         )
-        self.state = ConnectionState.NEW
         self.greeting: Greeting | None = None
-        self.last_error: BaseException | None = None
-        self.reconnects = 0
         # Event frames read off the wire (list answers included), before any check:
         # what the PBX's filter let through, for logs, tests and benchmarks.
         self.events_received = 0
@@ -334,28 +227,70 @@ class AmiClient:
         self._ids = itertools.count(1)
         self._id_prefix = f"tel-{os.getpid()}-{id(self) & 0xFFFF:04x}"
         self._pending: dict[str, _Pending] = {}
-        self._subscriptions: set[Subscription] = set()
-        self._waiters: list[_Waiter] = []
-        self._conn: _Transport | None = None
         self._core: AmiProtocol | None = None
         self._greeting_future: asyncio.Future[Greeting] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._protocol_error: ProtocolError | None = None
-        self._drop_reason: str | None = None
-        # event frames read while logging in, delivered after Connected/Reconnected
-        self._held: list[Message] | None = None
-        # lower-cased names some subscriber or waiter wants; None: someone wants all
-        self._interest: frozenset[str] | None = frozenset()
         # list actions in flight: only then can an event belong to one (ActionID check)
         self._lists_pending = 0
-        self._last_rx = 0.0
         self._has_db_get_tree: bool | None = None
-        self._lock = asyncio.Lock()  # serialises connect/close lifecycle changes
+        self._hub: EventHub[Event] = EventHub(
+            "AMI", _event_key, normalise=str.lower, log=log
+        )
+        self._life: Lifecycle[Event] = Lifecycle(
+            _AmiSession(self),
+            self._hub,
+            ErrorTypes(AmiError, AmiConnectionError),
+            host=host,
+            port=port,
+            reconnect=reconnect,
+            backoff=Backoff(min_backoff, max_backoff),
+            probe_interval=ping_interval,
+            peer="Asterisk",
+            log=log,
+        )
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where the client is in its lifecycle (NEW, CONNECTING, ACTIVE, RECONNECTING, CLOSED)."""
+        return self._life.state
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether a lost connection is re-established (else the client closes)."""
+        return self._life.reconnect
+
+    @property
+    def min_backoff(self) -> float:
+        """Seconds before the first reconnect attempt (jittered, doubling)."""
+        return self._life.backoff.minimum
+
+    @property
+    def max_backoff(self) -> float:
+        """The longest wait between reconnect attempts."""
+        return self._life.backoff.maximum
+
+    @property
+    def ping_interval(self) -> float | None:
+        """Idle seconds before a liveness Ping; None: no Ping."""
+        return self._life.probe_interval
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last failed (re)connect attempt or liveness probe."""
+        return self._life.last_error
+
+    @property
+    def reconnects(self) -> int:
+        """How many times a lost connection was re-established."""
+        return self._life.reconnects
+
+    @property
+    def _subscriptions(self) -> set[Subscription]:
+        return self._hub.subscriptions
 
     def __repr__(self) -> str:
         return (
             f"<AmiClient {self.username}@{self.host}:{self.port} state={self.state.name}"
-            f" pending={len(self._pending)} subscribers={len(self._subscriptions)}>"
+            f" pending={len(self._pending)} subscribers={len(self._hub.subscriptions)}>"
         )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -369,55 +304,11 @@ class AmiClient:
         On success subscribers get a :class:`Connected` event and the
         reconnect/liveness supervisor starts.
         """
-        async with self._lock:
-            if self.state is not ConnectionState.NEW:
-                raise AmiError(f"connect() on a client in state {self.state.name}")
-            self.state = ConnectionState.CONNECTING
-            try:
-                await self._open()
-            except BaseException:
-                self.state = ConnectionState.CLOSED
-                raise
-            self.state = ConnectionState.ACTIVE
-            self._supervisor = asyncio.get_running_loop().create_task(
-                self._supervise(), name="ami-supervisor"
-            )
-            self._release_held(Connected())
+        await self._life.connect()
 
     async def close(self) -> None:
         """Log off (briefly), close the socket, fail pending actions, stop subscribers."""
-        async with self._lock:
-            if self.state is ConnectionState.CLOSED and self._supervisor is None:
-                await self._stop_subscribers()
-                return
-            self.state = ConnectionState.CLOSED
-            supervisor, self._supervisor = self._supervisor, None
-            if supervisor is not None and supervisor is not asyncio.current_task():
-                supervisor.cancel()
-                try:
-                    await supervisor
-                except asyncio.CancelledError:
-                    pass
-                except Exception:
-                    log.exception("AMI supervisor failed")
-            conn = self._conn
-            try:
-                if conn is not None and conn.transport is not None and not conn.lost.done():
-                    try:
-                        await self._request("Logoff", (), timeout=1.0, any_state=True)
-                    except (AmiError, OSError):
-                        pass  # closing anyway
-            finally:
-                if conn is not None and conn.transport is not None:
-                    conn.transport.close()
-                    try:
-                        async with asyncio.timeout(1.0):
-                            await asyncio.shield(conn.lost)
-                    except TimeoutError:
-                        conn.transport.abort()
-                self._fail_pending(AmiConnectionError("client closed"), None)
-                self._fail_waiters(AmiConnectionError("client closed"))
-                await self._stop_subscribers()
+        await self._life.close()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -427,33 +318,25 @@ class AmiClient:
         await self.close()
 
     async def _open(self) -> None:
-        """One connection attempt: TCP, greeting, Login. Cleans up on failure."""
+        """One connection attempt: TCP, greeting, Login, filter (the lifecycle cleans up)."""
         loop = asyncio.get_running_loop()
         core = AmiProtocol()
         self._core = core
-        self._held = []
-        self._protocol_error = None
         self._greeting_future = loop.create_future()
-        conn: _Transport | None = None
         try:
             async with asyncio.timeout(self.connect_timeout):
                 try:
-                    _, proto = await loop.create_connection(
-                        lambda: _Transport(self, core), self.host, self.port
-                    )
+                    link = await self._life.dial(self._on_data)
                 except OSError as exc:
                     raise AmiConnectionError(
                         f"cannot connect to AMI at {self.host}:{self.port}: {exc}"
                     ) from exc
-                conn = proto
-                self._conn = conn
-                self._last_rx = loop.time()
-                waiting: set[asyncio.Future[Any]] = {self._greeting_future, conn.lost}
+                waiting: set[asyncio.Future[Any]] = {self._greeting_future, link.lost}
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if self._greeting_future not in done:
                     raise AmiConnectionError(
                         "connection closed before the AMI greeting"
-                    ) from self._protocol_error
+                    ) from link.error
                 self.greeting = self._greeting_future.result()
                 response = await self._request(
                     "Login",
@@ -476,16 +359,10 @@ class AmiClient:
                     raise error(f"AMI login as {self.username!r} refused: {response.message}")
                 await self._install_filter()
         except TimeoutError as exc:
-            self._held = None
-            self._abort(conn)
             raise AmiTimeout(
                 f"no AMI greeting/login answer from {self.host}:{self.port}"
                 f" within {self.connect_timeout}s"
             ) from exc
-        except BaseException:
-            self._held = None
-            self._abort(conn)
-            raise
 
     def _login_events(self) -> str:
         """The Login ``Events`` header: ``off`` when the client wants no events at all."""
@@ -535,94 +412,35 @@ class AmiClient:
                 f"{', '.join(name for name, _ in refused)}: {message}{hint}"
             )
 
-    def _release_held(self, first: Event) -> None:
-        """Deliver Connected/Reconnected, then the events read during Login, in order."""
-        held, self._held = self._held or [], None
-        self._dispatch(first)
-        for message in held:
-            self._deliver(message)
-
-    def _abort(self, conn: _Transport | None) -> None:
-        if conn is not None and conn.transport is not None:
-            conn.transport.abort()
-        if self._conn is conn:
-            self._conn = None
-
     def _secret_value(self) -> str:
         secret = self._secret
         return secret if isinstance(secret, str) else secret.get_secret_value()
 
-    async def _supervise(self) -> None:
-        """Liveness pings while connected; reconnect with backoff after a loss."""
-        loop = asyncio.get_running_loop()
-        while self.state is not ConnectionState.CLOSED:
-            conn = self._conn
-            if conn is not None and not conn.lost.done():
-                await self._watch(conn, loop)
-                continue
-            if not self.reconnect:
-                self.state = ConnectionState.CLOSED
-                return
-            self.state = ConnectionState.RECONNECTING
-            attempt = 0
-            while self.state is ConnectionState.RECONNECTING:
-                attempt += 1
-                delay = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
-                # jitter spreads many clients reconnecting to one restarted PBX
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                try:
-                    await self._open()
-                except (AmiAuthError, AmiFilterError) as exc:
-                    # Final either way: retrying cannot change the secret, and going on
-                    # without the filter would flood this client with every event.
-                    what = "re-login" if isinstance(exc, AmiAuthError) else "event filter"
-                    log.error("AMI %s refused, giving up: %s", what, exc)
-                    self.last_error = exc
-                    self.state = ConnectionState.CLOSED
-                    self._fail_waiters(exc)
-                    self._dispatch(Disconnected(reason=f"{what} refused: {exc}"))
-                    return
-                except (AmiError, OSError) as exc:
-                    self.last_error = exc
-                    log.info("AMI reconnect attempt %d failed: %s", attempt, exc)
-                    continue
-                self.state = ConnectionState.ACTIVE
-                self.reconnects += 1
-                log.info(
-                    "AMI reconnected to %s:%s after %d attempt(s)", self.host, self.port, attempt
-                )
-                self._release_held(Reconnected(attempts=attempt))
-
-    async def _watch(self, conn: _Transport, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait for the connection to drop; probe it with Ping when idle."""
-        interval = self.ping_interval
-        if interval is None:
-            await asyncio.shield(conn.lost)
-            return
-        idle_for = loop.time() - self._last_rx
-        if idle_for < interval:
-            try:
-                async with asyncio.timeout(interval - idle_for):
-                    await asyncio.shield(conn.lost)
-            except TimeoutError:
-                pass
-            return
+    async def _probe(self) -> None:
         try:
             await self._request("Ping", (), timeout=self.ping_timeout, any_state=True)
-        except AmiTimeout:
-            log.warning("AMI Ping unanswered for %.1fs, dropping the connection", self.ping_timeout)
-            self.last_error = AmiTimeout("liveness Ping unanswered")
-            self._drop_reason = f"no answer to a liveness Ping within {self.ping_timeout}s"
-            if conn.transport is not None:
-                conn.transport.abort()
-            await asyncio.shield(conn.lost)
-        except AmiConnectionError:
-            pass  # lost meanwhile; the loop sees it
+        except AmiTimeout as exc:
+            raise AmiTimeout(
+                f"no answer to a liveness Ping within {self.ping_timeout}s"
+            ) from exc
 
     # -- frames from the transport ----------------------------------------------------
 
-    def _on_frames(self, conn: _Transport, items: list[Message | Greeting]) -> None:
-        self._last_rx = asyncio.get_running_loop().time()
+    def _on_data(self, link: Link, data: bytes) -> None:
+        """Feed the core; hand complete frames on (the link's only job is calling this)."""
+        core = self._core
+        if core is None or link is not self._life.link:
+            return
+        core.receive_data(data)
+        try:
+            items = core.messages()
+        except ProtocolError as exc:
+            log.error("AMI protocol error, dropping connection: %s", exc)
+            link.fail(exc)
+            return
+        self._on_frames(items)
+
+    def _on_frames(self, items: list[Message | Greeting]) -> None:
         for item in items:
             if isinstance(item, Greeting):
                 if self._greeting_future is not None and not self._greeting_future.done():
@@ -676,10 +494,7 @@ class AmiClient:
                 else:
                     pending.events.append(event)
                 return
-        if self._held is not None:
-            self._held.append(message)
-        else:
-            self._deliver(message)
+        self._deliver(message)
 
     def _deliver(self, message: Message) -> None:
         """Type and dispatch one event frame - unless nobody can want it.
@@ -692,45 +507,10 @@ class AmiClient:
         wanted = self._wanted_low
         if wanted is not None and low not in wanted:
             return
-        interest = self._interest
+        interest = self._hub.interest
         if interest is not None and low not in interest:
             return
-        self._dispatch(parse_event(message), low)
-
-    def _dispatch(self, event: Event, low: str | None = None) -> None:
-        name = event.name.lower() if low is None else low
-        for sub in self._subscriptions:
-            if sub.names is None or name in sub.names:
-                sub._put(event)
-        if self._waiters:
-            keep: list[_Waiter] = []
-            for waiter in self._waiters:
-                if waiter.future.done():
-                    continue
-                try:
-                    matched = waiter.predicate(event)
-                except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
-                    waiter.future.set_exception(exc)
-                    continue
-                if matched:
-                    waiter.future.set_result(event)
-                else:
-                    keep.append(waiter)
-            if len(keep) != len(self._waiters):
-                self._waiters = keep
-                self._update_interest()
-
-    def _update_interest(self) -> None:
-        """Recompute the event names anyone listens for (after (un)subscribing, waiting)."""
-        wanted: list[frozenset[str] | None] = [s.names for s in self._subscriptions]
-        wanted += [w.names for w in self._waiters]
-        names: set[str] = set()
-        for each in wanted:
-            if each is None:
-                self._interest = None
-                return
-            names |= each
-        self._interest = frozenset(names)
+        self._hub.publish(parse_event(message), low)
 
     def _check_wanted(self, names: Collection[str] | None, what: str) -> None:
         """Refuse names the server-side filter keeps out: they would never arrive."""
@@ -746,35 +526,7 @@ class AmiClient:
                 "never sends them on this connection"
             )
 
-    def _on_lost(self, conn: _Transport, exc: Exception | None) -> None:
-        if conn is not self._conn:
-            return  # a failed attempt already cleaned up
-        self._conn = None
-        cause: BaseException | None = exc or self._protocol_error
-        drop_reason, self._drop_reason = self._drop_reason, None
-        if self.state is ConnectionState.CLOSED:
-            reason = "closed by client"
-        elif drop_reason:
-            reason = drop_reason
-        elif cause is not None:
-            reason = f"connection lost: {cause}"
-        else:
-            reason = "connection closed by Asterisk"
-        if cause is None:
-            # an orderly EOF has no exception; chain one so the cause is never empty
-            cause = ConnectionResetError(reason)
-        error = AmiConnectionError(reason)
-        error.__cause__ = cause
-        self._fail_pending(error, cause)
-        if self.state is ConnectionState.ACTIVE:
-            log.warning("AMI %s:%s %s", self.host, self.port, reason)
-            # state first, so a subscriber reacting to Disconnected sees it
-            self.state = ConnectionState.RECONNECTING if self.reconnect else ConnectionState.CLOSED
-            self._dispatch(Disconnected(reason=reason))
-            if not self.reconnect:
-                self._fail_waiters(AmiConnectionError(f"{reason} (reconnect disabled)"))
-
-    def _fail_pending(self, error: AmiConnectionError, cause: BaseException | None) -> None:
+    def _fail_pending(self, error: Exception, cause: BaseException | None) -> None:
         pending, self._pending = self._pending, {}
         for item in pending.values():
             if not item.future.done():
@@ -783,26 +535,6 @@ class AmiClient:
                 item.future.set_exception(err)
                 # the caller may have timed out already; avoid "never retrieved" noise
                 item.future.exception()
-
-    def _fail_waiters(self, error: BaseException) -> None:
-        waiters, self._waiters = self._waiters, []
-        self._update_interest()
-        for waiter in waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(error)
-                waiter.future.exception()
-
-    async def _stop_subscribers(self) -> None:
-        subs = list(self._subscriptions)
-        self._subscriptions.clear()
-        self._update_interest()
-        for sub in subs:
-            sub._task.cancel()
-        for sub in subs:
-            try:
-                await sub._task
-            except asyncio.CancelledError:
-                pass
 
     # -- actions ------------------------------------------------------------------------
 
@@ -820,8 +552,8 @@ class AmiClient:
     ) -> Any:
         if not any_state and self.state is not ConnectionState.ACTIVE:
             raise AmiConnectionError(f"{name}: not connected (state {self.state.name})")
-        conn, core = self._conn, self._core
-        if conn is None or core is None or conn.lost.done():
+        link, core = self._life.usable_link(), self._core
+        if link is None or core is None:
             raise AmiConnectionError(f"{name}: not connected")
         action = Action.build(name, self._next_id(), headers)
         core.send(action)  # raises InvalidAction before anything is registered
@@ -832,7 +564,7 @@ class AmiClient:
         if is_list:
             self._lists_pending += 1
         try:
-            conn.write(core.data_to_send())
+            link.write(core.data_to_send())
             if timeout is None:
                 return await future
             async with asyncio.timeout(timeout):
@@ -948,10 +680,7 @@ class AmiClient:
         if self.state is ConnectionState.CLOSED:
             raise AmiError("subscribe() on a closed client")
         self._check_wanted(names, "subscribe()")
-        sub = Subscription(self, callback, names)
-        self._subscriptions.add(sub)
-        self._update_interest()
-        return sub
+        return self._hub.subscribe(callback, names)
 
     def wait_event(
         self,
@@ -971,29 +700,7 @@ class AmiClient:
         outside ``wanted_events``.
         """
         self._check_wanted(names, "wait_event()")
-        wanted = frozenset(n.lower() for n in names) if names is not None else None
-
-        def match(event: Event) -> bool:
-            if wanted is not None and event.name.lower() not in wanted:
-                return False
-            return predicate(event) if predicate is not None else True
-
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(match, future, wanted)
-        self._waiters.append(waiter)
-        self._update_interest()
-        return self._await_waiter(waiter, timeout)
-
-    async def _await_waiter(self, waiter: _Waiter, timeout: float) -> Event:
-        try:
-            async with asyncio.timeout(timeout):
-                return await waiter.future
-        except TimeoutError as exc:
-            raise AmiTimeout(f"no matching AMI event within {timeout}s") from exc
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-                self._update_interest()
+        return self._hub.wait(predicate, names, timeout, _event_timeout)
 
 
 def _server_filter(
@@ -1022,3 +729,48 @@ def _merge(
     )
     pairs.extend(kw.items())
     return pairs
+
+
+def _event_key(event: Event) -> str:
+    return event.name.lower()
+
+
+def _event_timeout(timeout: float) -> AmiTimeout:
+    return AmiTimeout(f"no matching AMI event within {timeout}s")
+
+
+class _AmiSession:
+    """The AMI side of :class:`~telephony.net.Lifecycle`: login, Ping, Logoff, final errors."""
+
+    def __init__(self, client: AmiClient) -> None:
+        self._client = client
+
+    async def open(self) -> None:
+        await self._client._open()
+
+    async def probe(self) -> None:
+        await self._client._probe()
+
+    async def goodbye(self) -> None:
+        await self._client._request("Logoff", (), timeout=1.0, any_state=True)
+
+    def fail_pending(self, error: Exception, cause: BaseException | None) -> None:
+        self._client._fail_pending(error, cause)
+
+    def final(self, error: BaseException) -> str | None:
+        # Final either way: retrying cannot change the secret, and going on without
+        # the filter would flood this client with every event.
+        if isinstance(error, AmiAuthError):
+            return "re-login"
+        if isinstance(error, AmiFilterError):
+            return "event filter"
+        return None
+
+    def connected(self) -> Event:
+        return Connected()
+
+    def disconnected(self, reason: str) -> Event:
+        return Disconnected(reason=reason)
+
+    def reconnected(self, attempts: int) -> Event:
+        return Reconnected(attempts=attempts)
