@@ -332,3 +332,22 @@ def test_with_base_is_for_freeswitch_only(
     assert main(["render", str(path), "--with-base", "--out", str(tmp_path / "o")]) == 2
     assert "--with-base: only for --pbx freeswitch" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_check_for_freeswitch_names_what_freeswitch_cannot_do(
+    demo_data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(site_text(demo_data), encoding="utf-8")
+    assert main(["check", str(path), "--pbx", "freeswitch"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"trunks[0].match_header: {TRUNK_HEADER_ON_FREESWITCH}"]
+
+
+def test_quotes_are_escaped_too(fs_data: dict[str, Any]) -> None:
+    # `check` refuses " in names; rendering escapes it all the same.
+    site = parse_site(site_text(fs_data), ENV)
+    agent = site.agents[0].model_copy(update={"name": 'Say "hi" & <co>'})
+    directory = ET.fromstring(render(site.model_copy(update={"agents": [agent]}))[
+        "directory.xml"])
+    assert 'Say "hi" & <co>' in [v.get("value") for v in directory.iter("variable")]
