@@ -373,3 +373,21 @@ async def test_a_hunt_group_rings_an_agent_for_its_ring_timeout_then_again(
     await chen.wait_cancelled(first, timeout=timeout + 3)
     assert time.monotonic() - started > timeout - 1.5
     await chen.wait_rang(timeout=5)  # the caller is still waiting: a second attempt
+
+
+@pytest.mark.usefixtures("idle_agents")
+async def test_a_hunt_group_caller_takes_the_fallback_when_max_wait_is_up(
+    phones: PhoneKit, console: Console, pbx_site: Site
+) -> None:
+    console.add_tier("line", "chen")
+    chen = await phones.register("chen-soft", on_call="ignore")
+    bjorn = await phones.register("bjorn-soft", on_call="answer")
+    max_wait = pbx_site.hunt_group("line").max_wait
+
+    started = time.monotonic()
+    await phones.call("2002", caller_id="+46701230006", hold_seconds=None)
+
+    await chen.wait_rang(timeout=5)
+    incoming = await bjorn.wait_rang(timeout=max_wait + 5)
+    assert time.monotonic() - started > max_wait - 1.5
+    assert incoming.caller == "+46701230006"
