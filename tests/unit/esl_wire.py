@@ -57,6 +57,7 @@ class Frame:
 
     headers: dict[str, str]
     body: bytes
+    start: int
     body_start: int
     end: int
 
@@ -72,7 +73,7 @@ def frames(stream: bytes) -> list[Frame]:
         )
         start = head_end + 2
         end = start + int(headers.get("Content-Length", "0"))
-        out.append(Frame(headers, stream[start:end], start, end))
+        out.append(Frame(headers, stream[start:end], pos, start, end))
         pos = end
     return out
 
