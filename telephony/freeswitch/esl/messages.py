@@ -159,9 +159,11 @@ class Event:
 
     def to_dict(self) -> dict[str, str]:
         """Header name -> value; the first of repeated headers wins."""
-        out = dict(zip(self.names, self.values, strict=True))
+        # names and values have the same length by construction: no strict check here,
+        # this runs once per event a subscriber reads as a dict.
+        out = dict(zip(self.names, self.values, strict=False))
         if len(out) != len(self.names):  # a repeated name: let its first value win
-            out = dict(zip(reversed(self.names), reversed(self.values), strict=True))
+            out = dict(zip(reversed(self.names), reversed(self.values), strict=False))
         return out
 
     @property

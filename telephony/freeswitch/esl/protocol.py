@@ -127,7 +127,7 @@ def _outer_headers(block: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-_PLAIN_TAIL = b"\nContent-Type: text/event-plain"
+_PLAIN_TAIL = b"\nContent-Type: text/event-plain\n\n"
 
 
 def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
@@ -240,6 +240,8 @@ class EslProtocol:
                     # Stray blank lines between frames carry nothing: skip them.
                     while pos < len(buf) and buf[pos] == 0x0A:
                         pos += 1
+                    head = self._plain_head(buf, pos)
+                if head is None:
                     end = buf.find(b"\n\n", max(pos, self._scan))
                     if end < 0:
                         # Resume the search where it stopped: a big header block in
@@ -251,14 +253,9 @@ class EslProtocol:
                             )
                         break
                     self._scan = 0
-                    block = bytes(buf[pos:end])
-                    if block.startswith(b"Content-Length: ") and block.endswith(_PLAIN_TAIL):
-                        # The frame nearly every read carries: no generic header parse.
-                        head = (None, end + 2, self._length(block[16:-31].decode()))
-                    else:
-                        outer = _outer_headers(block)
-                        text = _header(outer, "Content-Length")
-                        head = (outer, end + 2, 0 if text is None else self._length(text))
+                    outer = _outer_headers(bytes(buf[pos:end]))
+                    text = _header(outer, "Content-Length")
+                    head = (outer, end + 2, 0 if text is None else self._length(text))
                 headers, start, length = head
                 stop = start + length
                 if len(buf) < stop:
@@ -280,6 +277,21 @@ class EslProtocol:
                     self._scan = max(0, self._scan - pos)
         if self._eof and buf.strip(b"\n"):
             raise ProtocolError(f"connection closed inside a frame ({len(buf)} bytes left)")
+
+    def _plain_head(
+        self, buf: bytearray, pos: int
+    ) -> tuple[None, int, int] | None:
+        """The outer headers nearly every frame has, read in place: ``Content-Length:
+        N`` then ``Content-Type: text/event-plain``. None: take the generic path."""
+        if not buf.startswith(b"Content-Length: ", pos):
+            return None
+        eol = buf.find(b"\n", pos + 16, pos + 40)
+        if eol < 0 or not buf.startswith(_PLAIN_TAIL, eol):
+            return None
+        digits = buf[pos + 16 : eol]
+        if not digits.isdigit():
+            return None  # the generic path names the fault
+        return (None, eol + len(_PLAIN_TAIL), self._length(digits.decode()))
 
     def _length(self, text: str) -> int:
         if not text.isdigit() or not text.isascii():
