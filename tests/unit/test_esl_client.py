@@ -708,3 +708,20 @@ async def test_no_probe_is_sent_behind_a_running_api(fake: FakeEsl) -> None:
         assert esl.state is ConnectionState.ACTIVE
     finally:
         await esl.close()
+
+
+async def test_a_connection_silent_behind_an_abandoned_command_is_taken_for_dead(
+    fake: FakeEsl,
+) -> None:
+    esl = make_client(fake, ping_interval=0.05, ping_timeout=0.05)
+    await esl.connect()
+    try:
+        _seen, queue = collect(esl, ["Disconnected", "Reconnected"])
+        fake.api["hang"] = lambda r: None  # FreeSWITCH wedged: no reply, no events
+        with pytest.raises(EslTimeout):
+            await esl.api("hang", timeout=0.05)
+        lost = await next_of(queue)
+        assert isinstance(lost, Disconnected) and "'api' after its caller gave up" in lost.reason
+        assert isinstance(await next_of(queue), Reconnected)
+    finally:
+        await esl.close()

@@ -33,9 +33,11 @@ Guarantees:
   our ``exit`` (FreeSWITCH shutting down, a ``myevents`` channel gone) ends the
   connection at once with that text as the reason, and the client reconnects.
 * **Liveness.** A connection idle for ``ping_interval`` s gets ``api version``;
-  no answer within ``ping_timeout`` s aborts it (then reconnect). While commands
-  are pending there is no probe: an ``api`` blocks the connection for as long
-  as it runs (use ``bgapi`` for slow work such as ``originate``).
+  no answer within ``ping_timeout`` s aborts it (then reconnect). While a command
+  is pending there is no probe: an ``api`` blocks the connection for as long as
+  it runs (use ``bgapi`` for slow work such as ``originate``). But once the
+  oldest command's caller has given up (timeout, cancellation) and a whole
+  ``ping_interval`` passes without a byte, the connection is taken for dead.
 * **Subscribers** each get their own queue and task, so each sees events in
   wire order and a slow callback never delays the reader or the others.
 * The password is never logged or shown in ``repr``; commands are logged by
@@ -113,6 +115,7 @@ class _Reply:
     word: str
     expect: type[CommandReply | ApiResponse]
     future: asyncio.Future[CommandReply | ApiResponse]
+    abandoned: bool = False  # its caller timed out; the reply will be dropped
 
 
 def _event_entries(events: Collection[str]) -> tuple[frozenset[str], str]:
@@ -301,6 +304,14 @@ class EslClient:
 
     async def _probe(self) -> None:
         if self._replies:
+            head = self._replies[0]
+            if head.abandoned:
+                # Its caller gave up, and nothing at all has come since for a whole
+                # interval: a wedged or dead connection, which only a new one cures.
+                raise EslTimeout(
+                    f"no reply to {head.word!r} after its caller gave up, and nothing"
+                    f" else for {self._life.probe_interval}s"
+                )
             # A command is running (an api blocks the connection): wait for it, not
             # for a probe queued behind it.
             try:
@@ -405,7 +416,8 @@ class EslClient:
         future: asyncio.Future[CommandReply | ApiResponse] = (
             asyncio.get_running_loop().create_future()
         )
-        self._replies.append(_Reply(word, expect, future))
+        waiting = _Reply(word, expect, future)
+        self._replies.append(waiting)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("ESL -> %s", word)  # never the arguments (auth carries the password)
         link.write(core.data_to_send())
@@ -417,7 +429,11 @@ class EslClient:
                 async with asyncio.timeout(timeout):
                     reply = await asyncio.shield(future)
         except TimeoutError as exc:
+            waiting.abandoned = True
             raise EslTimeout(f"{word}: no reply within {timeout}s") from exc
+        except asyncio.CancelledError:
+            waiting.abandoned = True
+            raise
         assert isinstance(reply, expect)
         return reply
 
