@@ -75,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from telephony.engine.run import PbxGone, configure_logging, serve
     from telephony.port import PbxAuthError, PbxPortError
 
-    site = _load(args.file)
+    site = _load(args.file, getattr(args, "pbx", None))
     if site is None:
         return 2
     configure_logging(args.verbose)
@@ -182,8 +182,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         register_pbx(sub)
 
-    run = sub.add_parser("run", help="start the engine: AMI adapter, roster scheduler, API")
+    run = sub.add_parser("run", help="start the engine: PBX port, roster scheduler, API")
     run.add_argument("file")
+    run.add_argument("--pbx", choices=kinds, default=None,
+                     help="drive this PBX kind (default: the site's pbx.kind)")
     run.add_argument("--host", choices=LOOPBACK, help="API address, loopback only (the API has "
                      "no login); default: the site's api.host")
     run.add_argument("--port", type=int, help="API port (default: the site's api.port, 8080)")

@@ -148,9 +148,15 @@ class Engine:
         key = (change.queue, change.agent)
         if change.kind is ChangeKind.MEMBERSHIP and key in self._own:
             return  # our own change echoed back
-        if change.kind is ChangeKind.MEMBER_STATE and key not in self._leaving:
+        if change.kind is ChangeKind.MEMBER_STATE and not self._is_leaving(change):
             return  # state changes matter only for a member leaving after a call
         self.wake()
+
+    def _is_leaving(self, change: Change) -> bool:
+        # A PBX that reports state per agent (no queue) speaks for all their queues.
+        if change.queue:
+            return (change.queue, change.agent) in self._leaving
+        return any(agent == change.agent for _, agent in self._leaving)
 
     async def read_state(self) -> PbxState:
         """Read queue members and stored keys from the PBX."""

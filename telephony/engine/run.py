@@ -32,7 +32,9 @@ async def open_port(site: Site) -> PbxPort:
         from telephony.asterisk.port import AsteriskPort
 
         return await AsteriskPort.connect(site)
-    raise PbxAuthError(f"no engine port for {site.pbx.kind.value} yet", field="pbx.kind")
+    from telephony.freeswitch.port import FreeswitchPort
+
+    return await FreeswitchPort.connect(site)
 
 
 async def connect(site: Site, stop: asyncio.Event, *, max_backoff: float = 5.0) -> PbxPort | None:

@@ -1,0 +1,503 @@
+"""The engine's port onto FreeSWITCH: mod_callcenter tiers and mod_db keys, through ESL.
+
+Neutral words in, FreeSWITCH's out, and back:
+
+- A queue member is a mod_callcenter tier (queue, agent, level). mod_callcenter keeps
+  tiers in its database across restarts but says nothing when one changes, so the
+  port reads `callcenter_config tier list` on every snapshot and tracks its own
+  writes.
+- A hold is not a tier state: mod_callcenter resets tier states at start and flips
+  them around every call. Our holds are tiers taken away (mod_callcenter allows that
+  mid-call: the bridge is the channels', not the tier's), remembered in mod_db (realm
+  `telephony_hold`, key `<agent>` = `queue:manual,queue:leaving`): the member stays
+  listed, held, and rings no one from that queue; a LEAVING one is taken out for good
+  once mod_callcenter says the agent's call ended (agent-state-change). Someone else's
+  hold is the agent's status `On Break` or `Logged Out`, which the engine never
+  touches.
+- A tier's position is the agent's place in the site (the order `linear` rings in).
+- Keys live in mod_db (sqlite, survives a restart; `telephony.freeswitch.names`):
+  focus `telephony_focus/<agent>` and case links `telephony_case/<number>` are what
+  the dialplan reads. mod_db cannot list a realm and `db select` returns at most 255
+  bytes, so the port keeps what it needs to find them again: manual overrides are
+  packed per agent (`telephony_override/<agent>` = `group.kind=value;...`), and each
+  agent's case numbers are a mod_db group (`telephony_case.<agent>`). Everything is
+  read in one pipelined round and mirrored; every writer stamps `telephony_meta/version`
+  with a new token after a change, so a snapshot (which reads that one key beside the
+  tier and agent lists) reads everything again only when someone else wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from telephony.config.models import Site
+from telephony.freeswitch import names
+from telephony.freeswitch.esl import (
+    ClientEvent,
+    Disconnected,
+    EslAuthError,
+    EslClient,
+    EslConnectionError,
+    EslError,
+    EslTimeout,
+    Event,
+    Reconnected,
+    Subscription,
+)
+from telephony.net import ConnectionState
+from telephony.port import (
+    Change,
+    ChangeKind,
+    Command,
+    Family,
+    Hold,
+    Join,
+    Key,
+    Leave,
+    Member,
+    MemberState,
+    PbxAuthError,
+    PbxRefused,
+    PbxUnavailable,
+    PutKey,
+    SetHold,
+    Snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+CALLCENTER = "CUSTOM callcenter::info"
+ESL_EVENTS = (CALLCENTER,)
+
+HOLD_REALM = names.REALM_PREFIX + "hold"
+META_REALM = names.REALM_PREFIX + "meta"
+VERSION_KEY = "version"
+OVERRIDE_REALM = names.REALM_PREFIX + Family.OVERRIDE.value
+# mod_db's `db select` answers in a 256-byte buffer; longer values come back cut.
+MAX_VALUE = 255
+# `group call` answers in a 4096-byte buffer: room for this many numbers of 15 digits.
+MAX_CASES_PER_AGENT = 250
+
+# What the Event Socket answers for an api command that wrote nothing.
+_NO_OUTPUT = "-ERR no reply"
+
+# mod_callcenter's agent states, in neutral words.
+_STATES = {
+    "Waiting": MemberState.IDLE,
+    "Idle": MemberState.IDLE,
+    "Receiving": MemberState.RINGING,
+    "In a queue call": MemberState.ON_CALL,
+}
+# Statuses under which mod_callcenter offers an agent no call: someone else's hold.
+_AWAY = frozenset({"On Break", "Logged Out"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Agent:
+    status: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Tier:
+    queue: str
+    agent: str
+    level: int
+
+
+def parse_rows(text: str) -> list[dict[str, str]]:
+    """`callcenter_config ... list` output: a `|`-separated header line, rows, `+OK`."""
+    lines = [line for line in text.splitlines() if line and line != "+OK"]
+    if not lines:
+        return []
+    header = lines[0].split("|")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split("|")
+        if len(cells) == len(header):
+            rows.append(dict(zip(header, cells, strict=True)))
+    return rows
+
+
+def pack_overrides(entries: dict[tuple[str, str], str]) -> str:
+    """One agent's overrides as `group.kind=value;...` (ids hold no `.`, `;` or `=`)."""
+    return ";".join(f"{group}.{kind}={value}" for (group, kind), value in sorted(entries.items()))
+
+
+def unpack_overrides(text: str) -> dict[tuple[str, str], str]:
+    """The inverse of pack_overrides; malformed entries are skipped, never guessed at."""
+    out: dict[tuple[str, str], str] = {}
+    for entry in text.split(";"):
+        where, sep, value = entry.partition("=")
+        group, dot, kind = where.partition(".")
+        if sep and dot and group and kind and value:
+            out[(group, kind)] = value
+    return out
+
+
+def pack_holds(held: dict[str, Hold]) -> str:
+    """One agent's holds as `queue:manual,queue:leaving` (ids hold no `:` or `,`)."""
+    return ",".join(f"{queue}:{hold.value}" for queue, hold in sorted(held.items()))
+
+
+def unpack_holds(text: str) -> dict[str, Hold]:
+    """The inverse of pack_holds; only our own holds are read back."""
+    out: dict[str, Hold] = {}
+    for entry in text.split(","):
+        queue, _, word = entry.partition(":")
+        if queue and word in (Hold.MANUAL.value, Hold.LEAVING.value):
+            out[queue] = Hold(word)
+    return out
+
+
+class _Watch:
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class FreeswitchPort:
+    """A `PbxPort` over one Event Socket connection (`connect()` opens the engine's)."""
+
+    name = "freeswitch"
+
+    def __init__(self, site: Site, client: EslClient, *, owns_client: bool = False) -> None:
+        self.site = site
+        self.client = client
+        self._owns_client = owns_client
+        self._queues = {g.id for g in site.hunt_groups} | {q.id for q in site.queues}
+        self._agents = {a.id for a in site.agents}
+        # What mod_db holds for us, as read at (re)connect and changed by our writes.
+        self._focus: dict[str, str] = {}
+        self._cases: dict[str, str] = {}
+        self._overrides: dict[str, dict[tuple[str, str], str]] = {}
+        self._holds: dict[str, dict[str, Hold]] = {}
+        self._position = {a.id: i + 1 for i, a in enumerate(site.agents)}
+        self._version: str | None = None  # the stamp the mirror is as of
+        self._lock = asyncio.Lock()
+        self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
+
+    def __repr__(self) -> str:
+        return f"<FreeswitchPort {self.client!r}>"
+
+    @classmethod
+    async def connect(cls, site: Site, host: str = "127.0.0.1") -> FreeswitchPort:
+        """Log in to the site's Event Socket and read what the engine stored.
+
+        Raises PbxAuthError for a refused password (never retried), PbxUnavailable
+        when the Event Socket cannot be reached.
+        """
+        client = EslClient(host, site.pbx.control_port, site.pbx.control_secret, events=ESL_EVENTS)
+        try:
+            await client.connect()
+        except EslAuthError as exc:
+            raise PbxAuthError(str(exc)) from exc
+        except EslError as exc:
+            await client.close()
+            raise PbxUnavailable(str(exc)) from exc
+        port = cls(site, client, owns_client=True)
+        try:
+            await port._refresh()
+        except BaseException:
+            await port.close()
+            raise
+        return port
+
+    def _on_reconnect(self, event: ClientEvent) -> None:
+        # FreeSWITCH may have restarted meanwhile: read everything again.
+        self._version = None
+
+    # -- talking to FreeSWITCH
+
+    async def _api(self, command: str) -> str:
+        try:
+            body = await self.client.api(command, check=False)
+        except (EslConnectionError, EslTimeout) as exc:
+            raise PbxUnavailable(f"{command.split(' ', 1)[0]}: {exc}") from exc
+        except EslError as exc:
+            raise PbxRefused(str(exc)) from exc
+        if body.startswith(_NO_OUTPUT):
+            return ""  # an empty answer (a key not stored, an empty group)
+        if body.startswith(("-ERR", "-USAGE")):
+            raise PbxRefused(f"{command!r} refused: {body.strip()}")
+        return body
+
+    async def _db_select(self, realm: str, key: str) -> str:
+        value = await self._api(f"db select/{realm}/{key}")
+        if value == "!err!":
+            raise PbxRefused(f"db select/{realm}/{key} refused")
+        return value
+
+    async def _db_put(self, realm: str, key: str, value: str) -> None:
+        if len(value.encode()) > MAX_VALUE:
+            raise PbxRefused(
+                f"{realm}/{key}: {len(value.encode())} bytes; mod_db gives back at most "
+                f"{MAX_VALUE}"
+            )
+        if await self._api(f"db insert/{realm}/{key}/{value}") != "+OK":
+            raise PbxRefused(f"db insert/{realm}/{key} refused")
+
+    async def _db_delete(self, realm: str, key: str) -> None:
+        if await self._api(f"db delete/{realm}/{key}") != "+OK":
+            raise PbxRefused(f"db delete/{realm}/{key} refused")
+
+    async def _group(self, verb: str, group: str, url: str = "") -> str:
+        arg = f"{verb}:{group}:{url}" if url else f"{verb}:{group}"
+        result = await self._api(f"group {arg}")
+        if result == "!err!":
+            raise PbxRefused(f"group {verb}:{group} refused")
+        return result
+
+    # -- the mirror of mod_db
+
+    async def _refresh(self) -> None:
+        """Read everything again if anyone (or a restart) changed it since we last did."""
+        version = await self._db_select(META_REALM, VERSION_KEY)
+        if self._version is None or version != self._version:
+            await self._load()
+            self._version = version
+
+    async def _stamp(self) -> None:
+        """Tell other readers the stored state changed (and that we have it)."""
+        token = uuid.uuid4().hex[:16]
+        await self._db_put(META_REALM, VERSION_KEY, token)
+        self._version = token
+
+    async def _load(self) -> None:
+        """Read everything the engine stored, one pipelined round per kind of key."""
+        agents = sorted(self._agents)
+        focus, overrides, holds, case_lists = await asyncio.gather(
+            asyncio.gather(*(self._db_select(names.FOCUS_REALM, a) for a in agents)),
+            asyncio.gather(*(self._db_select(OVERRIDE_REALM, a) for a in agents)),
+            asyncio.gather(*(self._db_select(HOLD_REALM, a) for a in agents)),
+            asyncio.gather(*(self._group("call", self._case_group(a)) for a in agents)),
+        )
+        listed = {a: set(filter(None, text.split(","))) for a, text in zip(agents, case_lists, strict=True)}
+        numbers = sorted(set().union(*listed.values())) if listed else []
+        owners = await asyncio.gather(*(self._db_select(names.CASE_REALM, n) for n in numbers))
+        self._focus = {a: v for a, v in zip(agents, focus, strict=True) if v}
+        self._overrides = {
+            a: entries for a, text in zip(agents, overrides, strict=True)
+            if (entries := unpack_overrides(text))
+        }
+        self._holds = {
+            a: held for a, text in zip(agents, holds, strict=True) if (held := unpack_holds(text))
+        }
+        # A number listed under an agent counts only while its link names that agent
+        # (an index entry left by an interrupted change is ignored).
+        self._cases = {
+            n: owner for n, owner in zip(numbers, owners, strict=True)
+            if n in listed.get(owner, ())
+        }
+
+    @staticmethod
+    def _case_group(agent: str) -> str:
+        return f"{names.CASE_REALM}.{agent}"
+
+    def _keys(self) -> dict[Key, str]:
+        keys: dict[Key, str] = {}
+        for agent, value in self._focus.items():
+            keys[Key(Family.FOCUS, (agent,))] = value
+        for number, agent in self._cases.items():
+            keys[Key(Family.CASE, (number,))] = agent
+        for agent, entries in self._overrides.items():
+            for (group, kind), value in entries.items():
+                keys[Key(Family.OVERRIDE, (group, agent, kind))] = value
+        return keys
+
+    # -- the port
+
+    async def snapshot(self) -> Snapshot:
+        async with self._lock:
+            tier_text, agent_text, _ = await asyncio.gather(
+                self._api("callcenter_config tier list"),
+                self._api("callcenter_config agent list"),
+                self._refresh(),
+            )
+        agents = {
+            row["name"]: _Agent(row.get("status", ""), row.get("state", ""))
+            for row in parse_rows(agent_text)
+        }
+        members: list[Member] = []
+        for row in parse_rows(tier_text):
+            tier = _Tier(row["queue"], row["agent"], _int(row.get("level", "1")))
+            if tier.queue in self._queues:
+                members.append(self._member(tier, agents.get(tier.agent)))
+        for agent, held in sorted(self._holds.items()):
+            for queue, hold in sorted(held.items()):
+                members.append(Member(
+                    queue, agent, f"held:{queue}:{agent}", hold=hold,
+                    state=_state(agents.get(agent)),
+                ))
+        return Snapshot(tuple(members), self._keys())
+
+    def _member(self, tier: _Tier, agent: _Agent | None) -> Member:
+        away = agent is not None and agent.status in _AWAY
+        return Member(
+            tier.queue, tier.agent, f"tier:{tier.queue}:{tier.agent}",
+            hold=Hold.EXTERNAL if away else None,
+            state=_state(agent),
+            level=tier.level,
+            hold_reason=agent.status if agent is not None and away else "",
+        )
+
+    async def apply(self, command: Command) -> None:
+        async with self._lock:
+            await self._refresh()
+            if await self._apply(command):
+                await self._stamp()
+
+    async def _apply(self, command: Command) -> bool:
+        """Carry out one command; True when it changed what mod_db holds for us."""
+        if isinstance(command, Join):
+            if command.hold is not None:
+                await self._set_held(command.agent, command.queue, command.hold)
+                return True
+            await self._tier_add(command.queue, command.agent, command.level)
+            return False
+        if isinstance(command, Leave):
+            if command.ref.startswith("held:"):
+                await self._set_held(command.agent, command.queue, None)
+                return True
+            await self._tier_del(command.queue, command.agent)
+            return False
+        if isinstance(command, SetHold):
+            return await self._set_hold(command)
+        if isinstance(command, PutKey):
+            await self._put(command.key, command.value)
+        else:
+            await self._delete(command.key)
+        return True
+
+    async def _tier_add(self, queue: str, agent: str, level: int) -> None:
+        position = self._position.get(agent, len(self._position) + 1)
+        result = await self._api(f"callcenter_config tier add {queue} {agent} {level} {position}")
+        if not result.startswith("+OK"):
+            raise PbxRefused(f"tier add {queue} {agent} refused: {result.strip()}")
+
+    async def _tier_del(self, queue: str, agent: str) -> None:
+        result = await self._api(f"callcenter_config tier del {queue} {agent}")
+        if not result.startswith("+OK"):
+            raise PbxRefused(f"tier del {queue} {agent} refused: {result.strip()}")
+
+    async def _set_hold(self, command: SetHold) -> bool:
+        if command.ref.startswith("held:"):
+            if command.hold is None:
+                # Released: ring the agent from this queue again.
+                await self._tier_add(command.queue, command.agent, 1)
+            await self._set_held(command.agent, command.queue, command.hold)
+            return True
+        if command.hold is None:
+            return False  # a tier is never held: nothing to release
+        # Record first, then stop the calls from this queue; the call in progress is the
+        # channels' and goes on.
+        await self._set_held(command.agent, command.queue, command.hold)
+        await self._tier_del(command.queue, command.agent)
+        return True
+
+    async def _set_held(self, agent: str, queue: str, hold: Hold | None) -> None:
+        held = dict(self._holds.get(agent, {}))
+        if hold is None:
+            held.pop(queue, None)
+        else:
+            held[queue] = hold
+        if held:
+            await self._db_put(HOLD_REALM, agent, pack_holds(held))
+            self._holds[agent] = held
+        else:
+            await self._db_delete(HOLD_REALM, agent)
+            self._holds.pop(agent, None)
+
+    async def _put(self, key: Key, value: str) -> None:
+        if key.family is Family.FOCUS:
+            (agent,) = key.parts
+            await self._db_put(names.FOCUS_REALM, agent, value)
+            self._focus[agent] = value
+        elif key.family is Family.CASE:
+            (number,) = key.parts
+            before = self._cases.get(number)
+            listed = [n for n, a in self._cases.items() if a == value]
+            if before != value and len(listed) >= MAX_CASES_PER_AGENT:
+                raise PbxRefused(
+                    f"{value} already has {len(listed)} linked callers, as many as "
+                    "FreeSWITCH can list for one agent"
+                )
+            # The index first: it may list a number that has no link, never the reverse.
+            await self._group("insert", self._case_group(value), number)
+            await self._db_put(names.CASE_REALM, number, value)
+            self._cases[number] = value
+            if before is not None and before != value:
+                await self._group("delete", self._case_group(before), number)
+        else:
+            group, agent, kind = key.parts
+            entries = dict(self._overrides.get(agent, {}))
+            entries[(group, kind)] = value
+            await self._db_put(OVERRIDE_REALM, agent, pack_overrides(entries))
+            self._overrides[agent] = entries
+
+    async def _delete(self, key: Key) -> None:
+        if key.family is Family.FOCUS:
+            (agent,) = key.parts
+            await self._db_delete(names.FOCUS_REALM, agent)
+            self._focus.pop(agent, None)
+        elif key.family is Family.CASE:
+            (number,) = key.parts
+            owner = self._cases.pop(number, None)
+            await self._db_delete(names.CASE_REALM, number)
+            if owner is not None:
+                await self._group("delete", self._case_group(owner), number)
+        else:
+            group, agent, kind = key.parts
+            entries = dict(self._overrides.get(agent, {}))
+            entries.pop((group, kind), None)
+            if entries:
+                await self._db_put(OVERRIDE_REALM, agent, pack_overrides(entries))
+                self._overrides[agent] = entries
+            else:
+                await self._db_delete(OVERRIDE_REALM, agent)
+                self._overrides.pop(agent, None)
+
+    def watch(self, on_change: Callable[[Change], None]) -> _Watch:
+        def on_event(event: ClientEvent) -> None:
+            if isinstance(event, Reconnected):
+                on_change(Change(ChangeKind.RESYNC))
+            elif isinstance(event, Disconnected):
+                # The client gives up only when a re-login is refused (a changed password).
+                if self.client.state is ConnectionState.CLOSED:
+                    on_change(Change(ChangeKind.GONE))
+            elif isinstance(event, Event):
+                for change in _changes(event):
+                    on_change(change)
+
+        return _Watch(self.client.subscribe(
+            on_event, names=[CALLCENTER, "Reconnected", "Disconnected"]
+        ))
+
+    async def close(self) -> None:
+        self._reconnected_sub.close()
+        if self._owns_client:
+            await self.client.close()
+
+
+def _changes(event: Event) -> Iterable[Change]:
+    """What a callcenter event says changed: an agent's status or state (every queue)."""
+    action = event.get("CC-Action") or ""
+    agent = event.get("CC-Agent") or ""
+    if action in ("agent-status-change", "agent-state-change") and agent:
+        yield Change(ChangeKind.MEMBER_STATE, "", agent)
+
+
+def _state(agent: _Agent | None) -> MemberState:
+    if agent is None:
+        return MemberState.UNKNOWN
+    return _STATES.get(agent.state, MemberState.UNKNOWN)
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 1
