@@ -110,6 +110,10 @@ class LocalPbx:
         """How many channels are up on the running PBX."""
         return self._running().active_calls()
 
+    def contact(self, site: Site, device_id: str) -> str | None:
+        """Where a device of the running PBX's site is registered, or None."""
+        return self._running().contact(site, device_id)
+
     def exec_foreground(self, site: Site) -> NoReturn:
         """Render the site and replace this process with its PBX (containers)."""
         self.runner(site.pbx.kind).exec_foreground(site)

@@ -55,6 +55,10 @@ class Runner(Protocol):
         """How many channels are up."""
         ...
 
+    def contact(self, site: Site, device_id: str) -> str | None:
+        """Where one of the site's devices is registered (`sip:user@host:port`), or None."""
+        ...
+
     def exec_foreground(self, site: Site) -> NoReturn:
         """Render the site and replace this process with the PBX (containers)."""
         ...

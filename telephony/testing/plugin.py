@@ -231,6 +231,10 @@ class PbxHandle:
         """How many channels are up on the PBX."""
         return self._local.active_calls()
 
+    def contact(self, device_id: str) -> str | None:
+        """Where a device is registered on the PBX (`sip:user@host:port`), or None."""
+        return self._local.contact(self.site, device_id)
+
     def cli(self, command: str) -> str:
         """Output of one of the PBX's own console commands (Asterisk CLI, fs_cli)."""
         return self._local.cli(command)

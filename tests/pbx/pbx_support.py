@@ -8,12 +8,15 @@ states one behaviour for Asterisk and FreeSWITCH alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
+from telephony.config.models import PbxKind
 from telephony.engine.engine import Engine
 from telephony.port import Key, PbxPort
 from telephony.routing.clock import ManualClock
+from telephony.testing.phones import Phone
 
 StartEngine = Callable[[datetime], Awaitable[tuple[Engine, ManualClock]]]
 
@@ -50,3 +53,26 @@ async def stored_keys(port: PbxPort) -> dict[str, str]:
 
 def key_names(keys: dict[Key, str]) -> list[str]:
     return sorted(str(key) for key in keys)
+
+
+async def first_to_ring(phones: Sequence[Phone], timeout: float = 10.0) -> Phone:
+    """The phone the PBX rings first for the next call (the others' turns untouched)."""
+    waits = {asyncio.ensure_future(p.wait_rang(timeout)): p for p in phones}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    first = next(iter(done))
+    first.result()  # a timeout is the test's failure
+    return waits[first]
+
+
+async def between_queue_calls(kind: PbxKind) -> None:
+    """Space queue calls as the PBX needs to offer an agent the next one.
+
+    mod_callcenter offers an agent at most one call per wall-clock second (it compares
+    whole seconds since the last call ended), so on FreeSWITCH the next call waits for
+    the second to turn over; app_queue needs nothing.
+    """
+    if kind is PbxKind.FREESWITCH:
+        await asyncio.sleep(1.0 - time.time() % 1.0 + 0.01)

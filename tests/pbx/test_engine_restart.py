@@ -57,6 +57,7 @@ async def engine_process(
     async def start() -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "telephony", "run", str(site_file),
+            "--pbx", pbx_site.pbx.kind.value,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             env={**os.environ},
         )

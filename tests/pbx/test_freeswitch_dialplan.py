@@ -1,9 +1,10 @@
 """The rendered FreeSWITCH config on a real FreeSWITCH, with SIPp phones: registration,
 direct lines, the fallback chain, voicemail, the focus gate and hunt groups.
 
-The engine's port for FreeSWITCH comes later, so these tests put stored state and
-tiers in place through FreeSWITCH's own console (`db insert/...`, `callcenter_config
-tier add ...`), as the engine will.
+These tests put stored state and tiers in place through FreeSWITCH's own console
+(`db insert/...`, `callcenter_config tier add ...`), as the engine does, to pin the
+rendered config down apart from the engine; the suite's clean-up (through the port)
+starts each from nothing.
 """
 
 from __future__ import annotations
@@ -58,13 +59,6 @@ class Console:
             self.pbx.cli(f"db delete/{realm}/{key}")
         for queue, agent in self._tiers:
             self.pbx.cli(f"callcenter_config tier del {queue} {agent}")
-
-
-@pytest.fixture(autouse=True)
-def clean_pbx(pbx: PbxHandle) -> Iterator[PbxHandle]:
-    """No calls at the start (replaces the suite's port-based clean-up for this module)."""
-    pbx.hangup_all()
-    yield pbx
 
 
 @pytest.fixture

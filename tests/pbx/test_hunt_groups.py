@@ -1,4 +1,4 @@
-"""Hunt groups on the real Asterisk: the engine keeps membership equal to the roster."""
+"""Hunt groups on the real PBX: the engine keeps membership equal to the roster."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from pbx_support import StartEngine, queue_members, until_members
+from pbx_support import (
+    StartEngine,
+    between_queue_calls,
+    first_to_ring,
+    queue_members,
+    until_members,
+)
 
+from telephony.config.models import PbxKind
 from telephony.port import Hold, PbxPort
 from telephony.routing.state import OverrideAction
 from telephony.testing.phones import PhoneKit
@@ -65,44 +72,51 @@ async def test_an_agent_on_a_call_at_the_boundary_leaves_only_after_the_call(
 
 
 async def test_rrmemory_takes_turns_over_a_series_of_calls(
-    start_engine: StartEngine, phones: PhoneKit
+    start_engine: StartEngine, phones: PhoneKit, pbx_kind: PbxKind
 ) -> None:
     await start_engine(BEFORE_SWAP)  # rota: Chen and Dana around the clock
-    chen = await phones.register("chen-soft", on_call="answer")
-    await phones.register("dana-soft", on_call="answer")
+    agents = [await phones.register(d, on_call="answer") for d in ("chen-soft", "dana-soft")]
     order: list[str] = []
     for n in range(6):
-        rang_before = chen.rang_count
-        call = await phones.call("2001", caller_id=f"+4670123010{n}", hold_seconds=0.2)
-        await call.wait_answered()
-        order.append("chen" if chen.rang_count > rang_before else "dana")
-        await call.wait_ended()
-    assert Counter(order) == {"chen": 3, "dana": 3}
+        await between_queue_calls(pbx_kind)
+        call = await phones.call("2001", caller_id=f"+4670123010{n}", hold_seconds=None)
+        rung = await first_to_ring(agents)
+        await rung.wait_answered()
+        order.append(rung.device_id)
+        await call.hangup()
+        await rung.wait_call_ended()
+    assert Counter(order) == {"chen-soft": 3, "dana-soft": 3}
     assert all(a != b for a, b in itertools.pairwise(order))  # strictly taking turns
 
 
 async def test_linear_always_rings_the_first_member_while_they_answer(
-    start_engine: StartEngine, phones: PhoneKit
+    start_engine: StartEngine, phones: PhoneKit, pbx_kind: PbxKind
 ) -> None:
-    await start_engine(BEFORE_SWAP)  # line: Chen added before Dana
-    chen = await phones.register("chen-soft", on_call="answer")
-    dana = await phones.register("dana-soft", on_call="answer")
+    await start_engine(BEFORE_SWAP)  # line: Chen comes before Dana
+    agents = [await phones.register(d, on_call="answer") for d in ("chen-soft", "dana-soft")]
     for n in range(4):
-        call = await phones.call("2002", caller_id=f"+4670123030{n}", hold_seconds=0.2)
-        await call.wait_answered()
-        await call.wait_ended()
-    assert (chen.rang_count, dana.rang_count) == (4, 0)
+        await between_queue_calls(pbx_kind)
+        call = await phones.call("2002", caller_id=f"+4670123030{n}", hold_seconds=None)
+        rung = await first_to_ring(agents)
+        assert rung.device_id == "chen-soft"
+        await rung.wait_answered()
+        await call.hangup()
+        await rung.wait_call_ended()
+    assert agents[1].rang_count == 0
 
 
 async def test_an_agent_whose_devices_are_all_unregistered_is_not_rung(
-    start_engine: StartEngine, phones: PhoneKit
+    start_engine: StartEngine, phones: PhoneKit, pbx_kind: PbxKind
 ) -> None:
     await start_engine(BEFORE_SWAP)
     chen = await phones.register("chen-soft", on_call="answer")  # Dana has no phone up
     for n in range(3):
-        call = await phones.call("2001", caller_id=f"+4670123020{n}", hold_seconds=0.2)
-        await call.wait_answered()
-        await call.wait_ended()
+        await between_queue_calls(pbx_kind)
+        call = await phones.call("2001", caller_id=f"+4670123020{n}", hold_seconds=None)
+        await chen.wait_rang()
+        await chen.wait_answered()
+        await call.hangup()
+        await chen.wait_call_ended()
     assert chen.rang_count == 3
 
 

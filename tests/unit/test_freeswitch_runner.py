@@ -116,6 +116,15 @@ def test_the_tarball_is_unpacked_once_and_runs_with_its_own_modules(
     assert len(messages) == 1 and "unpacking" in messages[0]
 
 
+def test_once_unpacked_the_build_runs_without_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda _: None)
+    layout = Layout(tmp_path / "home")
+    first = find(layout, None, {ENV_TARBALL: str(fake_tarball(tmp_path / "fs.tar.xz"))}, quiet)
+    assert find(layout, None, {}, quiet) == first
+
+
 def test_a_tarball_with_other_content_gets_a_directory_of_its_own(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "home")
     one = unpack(fake_tarball(tmp_path / "a.tar.xz", "a"), layout, quiet)

@@ -56,6 +56,9 @@ class FakeRunner:
     def active_calls(self) -> int:
         return 0
 
+    def contact(self, site: Site, device_id: str) -> str | None:
+        return None
+
     def exec_foreground(self, site: Site) -> NoReturn:
         raise SystemExit(0)
 

@@ -225,6 +225,14 @@ class AsteriskRunner:
         """Hang up every call on the running PBX."""
         self.cli("channel request hangup all")
 
+    def contact(self, site: Site, device_id: str) -> str | None:
+        """Where a device is registered (`sip:user@host:port`), or None."""
+        prefix = f"{device_id}/sip:"
+        for word in self.cli("pjsip show contacts").split():
+            if word.startswith(prefix):
+                return word[len(device_id) + 1 :].split(";")[0]
+        return None
+
     def active_calls(self) -> int:
         """How many channels are up on the running PBX."""
         first = self.cli("core show channels count").lstrip().split(" ", 1)[0]

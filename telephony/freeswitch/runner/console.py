@@ -12,12 +12,21 @@ from enum import Enum
 from types import TracebackType
 from typing import Self
 
+from telephony.freeswitch.esl import (
+    NEED_DATA,
+    ApiResponse,
+    AuthRequest,
+    Command,
+    CommandReply,
+    DisconnectNotice,
+    EslProtocol,
+    InvalidCommand,
+    Message,
+    NeedData,
+    ProtocolError,
+    RudeRejection,
+)
 from telephony.pbx.errors import PbxError
-
-# A frame's header block is a few hundred bytes; an API body (`show channels` on a
-# busy switch) can be large, but not this large.
-_MAX_HEADER = 64 * 1024
-_MAX_BODY = 64 * 1024 * 1024
 
 
 class LoginResult(Enum):
@@ -32,41 +41,6 @@ class ConsoleError(PbxError):
     """The Event Socket could not be reached, refused us, or answered nonsense."""
 
 
-class _Frames:
-    """Frames from a socket: `Name: value` lines, an empty line, then Content-Length
-    bytes of body. Bytes are kept until a frame is whole and decoded once."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._buffer = b""
-
-    def _fill(self) -> None:
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the Event Socket closed the connection")
-        self._buffer += chunk
-
-    def next(self) -> tuple[dict[str, str], str]:
-        while b"\n\n" not in self._buffer:
-            if len(self._buffer) > _MAX_HEADER:
-                raise ConnectionError("an Event Socket header block without an end")
-            self._fill()
-        head, _, self._buffer = self._buffer.partition(b"\n\n")
-        headers: dict[str, str] = {}
-        for line in head.decode("utf-8", "replace").split("\n"):
-            name, sep, value = line.partition(": ")
-            if not sep:
-                raise ConnectionError(f"not an Event Socket header line: {line[:60]!r}")
-            headers[name] = value
-        length = headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > _MAX_BODY:
-            raise ConnectionError(f"bad Content-Length {length[:20]!r}")
-        while len(self._buffer) < int(length):
-            self._fill()
-        body, self._buffer = self._buffer[: int(length)], self._buffer[int(length):]
-        return headers, body.decode("utf-8", "replace")
-
-
 class Console:
     """One authenticated Event Socket connection; `api()` runs commands on it."""
 
@@ -77,7 +51,7 @@ class Console:
         except OSError as exc:
             raise ConsoleError(f"no Event Socket at {self._where}: {exc.strerror or exc}") from None
         self._sock.settimeout(timeout)
-        self._frames = _Frames(self._sock)
+        self._core = EslProtocol()
         try:
             self._login(password)
         except BaseException:
@@ -95,37 +69,46 @@ class Console:
     ) -> None:
         self.close()
 
-    def _next(self) -> tuple[dict[str, str], str]:
+    def _next(self) -> Message:
+        # The engine's sans-I/O core frames the bytes here too: one parser, fed by a
+        # blocking socket instead of asyncio.
         try:
-            return self._frames.next()
-        except (OSError, ConnectionError) as exc:
+            while (message := self._core.next_message()) is NEED_DATA:
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("the Event Socket closed the connection")
+                self._core.receive_data(chunk)
+        except (OSError, ConnectionError, ProtocolError) as exc:
             raise ConsoleError(f"Event Socket at {self._where}: {exc}") from None
+        assert not isinstance(message, NeedData)
+        return message
 
     def _login(self, password: str) -> None:
-        headers, _ = self._next()
-        if headers.get("Content-Type") != "auth/request":
+        if not isinstance(self._next(), AuthRequest):
             raise ConsoleError(f"{self._where} does not greet like FreeSWITCH's Event Socket")
-        self._send(f"auth {password}")
-        headers, _ = self._next()
-        if not headers.get("Reply-Text", "").startswith("+OK"):
+        self._send(Command(f"auth {password}"))
+        reply = self._next()
+        if not (isinstance(reply, CommandReply) and reply.ok):
             raise LoginRefused(f"the Event Socket at {self._where} refused the site's password")
 
-    def _send(self, line: str) -> None:
-        if "\n" in line or "\r" in line:
-            raise ValueError("an Event Socket command is one line")
+    def _send(self, command: Command) -> None:
         try:
-            self._sock.sendall(line.encode("utf-8") + b"\n\n")
+            self._core.send(command)
+        except InvalidCommand:
+            raise ValueError("an Event Socket command is one line") from None
+        try:
+            self._sock.sendall(self._core.data_to_send())
         except OSError as exc:
             raise ConsoleError(f"Event Socket at {self._where}: {exc.strerror or exc}") from None
 
     def api(self, command: str) -> str:
         """The output of an API command (what fs_cli -x prints)."""
-        self._send(f"api {command}")
+        self._send(Command(f"api {command}"))
         while True:
-            headers, body = self._next()
-            if headers.get("Content-Type") == "api/response":
-                return body
-            if headers.get("Content-Type") == "text/disconnect-notice":
+            message = self._next()
+            if isinstance(message, ApiResponse):
+                return message.body
+            if isinstance(message, DisconnectNotice | RudeRejection):
                 raise ConsoleError(f"the Event Socket at {self._where} hung up on `{command}`")
 
     def close(self) -> None:

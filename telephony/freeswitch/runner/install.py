@@ -1,5 +1,7 @@
 """Which FreeSWITCH runs: a `freeswitch` on PATH, else the relocatable build that
-$TELEPHONY_FREESWITCH_TARBALL names, unpacked once into the state directory."""
+$TELEPHONY_FREESWITCH_TARBALL names, unpacked once into the state directory, else the
+build unpacked there last (so `telephony pbx prepare --kind freeswitch` with the
+variable set once is enough for later runs)."""
 
 from __future__ import annotations
 
@@ -56,13 +58,30 @@ def find(
     if requested == "path":
         raise PbxError("no `freeswitch` on PATH (--backend path)")
     tarball = env.get(ENV_TARBALL)
-    if not tarball:
-        raise PbxError(
-            "no `freeswitch` on PATH, and $TELEPHONY_FREESWITCH_TARBALL does not name the "
-            "relocatable build to use instead (see ../shared/pbx/README.md)"
-        )
-    root = unpack(Path(tarball), layout, progress)
+    if tarball:
+        root = unpack(Path(tarball), layout, progress)
+    else:
+        found = last_unpacked(layout)
+        if found is None:
+            raise PbxError(
+                "no `freeswitch` on PATH, no FreeSWITCH unpacked in "
+                f"{layout.dist_dir}, and $TELEPHONY_FREESWITCH_TARBALL does not name the "
+                "relocatable build to use (see ../shared/pbx/README.md; once is enough: "
+                "`TELEPHONY_FREESWITCH_TARBALL=FILE telephony pbx prepare --kind freeswitch`)"
+            )
+        root = found
     return Installation("bundle", root / "bin" / "freeswitch", root / "mod")
+
+
+def last_unpacked(layout: Layout) -> Path | None:
+    """The bundle root of the build unpacked into the state directory last, if any."""
+    if not layout.dist_dir.is_dir():
+        return None
+    done = [p for p in layout.dist_dir.iterdir() if (p / _COMPLETE).is_file()]
+    if not done:
+        return None
+    newest = max(done, key=lambda p: (p / _COMPLETE).stat().st_mtime)
+    return _bundle_root(newest)
 
 
 def _digest(path: Path) -> str:

@@ -274,6 +274,14 @@ class FreeSwitchRunner:
         """Hang up every call."""
         self.cli("hupall MANAGER_REQUEST")
 
+    def contact(self, site: Site, device_id: str) -> str | None:
+        """Where a device is registered (`sip:user@host:port`), or None."""
+        from telephony.freeswitch import names
+
+        out = self.cli(f"sofia_contact {names.PROFILE}/{device_id}@{names.domain(site)}")
+        start = out.find("sip:")
+        return None if start < 0 or out.startswith("error/") else out[start:].split(";")[0].strip()
+
     def active_calls(self) -> int:
         """How many channels are up: the core's live session count from `status` ("N
         session(s) - peak ..."). Not `show channels`: that reads a table the core
