@@ -59,13 +59,19 @@ _REASON = {Hold.LEAVING: LEAVING_REASON, Hold.MANUAL: MANUAL_REASON}
 # a queue, or the call of a member held to leave ended. A member's status travels only
 # while it carries our leaving reason, so an ordinary hunt-group call sends the engine
 # no event at all (bench/surge.py --count-events). Presence and skills add theirs here.
+#
+# FullyBooted: AMI lets a login in before Asterisk has loaded its modules (QueueStatus
+# is then "Invalid/unknown command"); Asterisk sends this event to a session once it
+# has booted (at once if it already had), so the engine re-reads then too.
 AMI_EVENTS: frozenset[str | EventFilter] = frozenset({
-    "QueueMemberAdded", "QueueMemberRemoved",
+    "QueueMemberAdded", "QueueMemberRemoved", "FullyBooted",
     EventFilter("QueueMemberStatus", header="PausedReason", starts_with=LEAVING_REASON),
     EventFilter("QueueMemberPause", header="PausedReason", starts_with=LEAVING_REASON),
 })
 _MEMBERSHIP = frozenset({"QueueMemberAdded", "QueueMemberRemoved"})
-_WATCHED = _MEMBERSHIP | {"QueueMemberStatus", "QueueMemberPause", "Reconnected", "Disconnected"}
+_WATCHED = _MEMBERSHIP | {
+    "QueueMemberStatus", "QueueMemberPause", "Reconnected", "Disconnected", "FullyBooted",
+}
 
 # app_queue's device states (AST_DEVICE_*), in neutral words.
 _STATES = {
@@ -227,7 +233,7 @@ class AsteriskPort:
 
     def watch(self, on_change: Callable[[Change], None]) -> _Watch:
         def on_event(event: Event) -> None:
-            if event.name == "Reconnected":
+            if event.name in ("Reconnected", "FullyBooted"):
                 on_change(Change(ChangeKind.RESYNC))
             elif event.name == "Disconnected":
                 # The client gives up only when a re-login is refused (a changed secret).

@@ -4,8 +4,9 @@ backend (Asterisk from the root file system or a container, FreeSWITCH)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
-from pbx_support import stored_keys
+from pbx_support import StartEngine, stored_keys, until_members
 
 from telephony.engine.run import open_port
 from telephony.port import Family, Key, PbxPort, PutKey
@@ -27,5 +28,26 @@ async def test_keys_stored_before_a_kill_are_there_after_the_restart(
     fresh = await open_port(pbx.site)  # the old connection died with the PBX
     try:
         assert (await stored_keys(fresh)).get("case/+46700000999") == "asa"
+    finally:
+        await fresh.close()
+
+
+# Monday 2026-11-23 in Stockholm: Åsa is on intake 08:00-10:00, Björn 10:00-12:00.
+BEFORE_SWAP = datetime.fromisoformat("2026-11-23T09:59:00+01:00")
+AFTER_SWAP = datetime.fromisoformat("2026-11-23T10:00:00+01:00")
+
+
+async def test_a_running_engine_reconciles_once_the_pbx_is_back(
+    start_engine: StartEngine, pbx: PbxHandle
+) -> None:
+    _engine, clock = await start_engine(BEFORE_SWAP)
+    await asyncio.sleep(_COMMIT)
+    await asyncio.to_thread(pbx.kill)
+    clock.set(AFTER_SWAP)  # the shift changes while the PBX is down
+    await asyncio.to_thread(pbx.start_again)
+    fresh = await open_port(pbx.site)
+    try:
+        # Björn in, Åsa out, nobody twice: the engine's connection came back and re-read.
+        await until_members(fresh, "intake", ["bjorn"], timeout=30)
     finally:
         await fresh.close()
