@@ -160,7 +160,13 @@ def test_a_header_trunk_is_refused_for_freeswitch_naming_the_field(
 
 
 def test_a_header_trunk_is_still_fine_for_asterisk(demo_data: dict[str, Any]) -> None:
+    demo_data["trunks"] = [{"id": "pstn", "match_header": "X-Trunk: pstn"}]
     assert parse_site(site_text(demo_data), ENV).trunks[0].match_header == "X-Trunk: pstn"
+
+
+def test_the_demo_site_moves_to_freeswitch_by_its_kind_alone(demo_data: dict[str, Any]) -> None:
+    demo_data["pbx"]["kind"] = "freeswitch"
+    assert parse_site(site_text(demo_data), ENV).pbx.kind.value == "freeswitch"
 
 
 def test_the_strategy_table_covers_every_strategy_once() -> None:
@@ -309,6 +315,7 @@ def test_contexts_cannot_collide_for_any_ids() -> None:
 def test_an_asterisk_site_is_read_as_freeswitch_with_its_checks(
     demo_data: dict[str, Any]
 ) -> None:
+    demo_data["trunks"] = [{"id": "pstn", "match_header": "X-Trunk: pstn"}]
     with pytest.raises(ConfigError) as caught:
         parse_site(site_text(demo_data), ENV, kind=PbxKind.FREESWITCH)
     assert [p.path for p in caught.value.problems] == ["trunks[0].match_header"]
@@ -337,6 +344,7 @@ def test_with_base_is_for_freeswitch_only(
 def test_check_for_freeswitch_names_what_freeswitch_cannot_do(
     demo_data: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    demo_data["trunks"] = [{"id": "pstn", "match_header": "X-Trunk: pstn"}]
     path = tmp_path / "site.yaml"
     path.write_text(site_text(demo_data), encoding="utf-8")
     assert main(["check", str(path), "--pbx", "freeswitch"]) == 2
