@@ -22,11 +22,9 @@ from telephony.port.model import Family, Key
 # Per-id contexts: prefix + id. Pairwise, none is a prefix of another.
 AGENT = "tel-agent-"
 TRY_AGENT = "tel-try-agent-"
-HUNT = "tel-hunt-"
 TRY_HUNT = "tel-try-hunt-"
-QUEUE = "tel-queue-"
 TRY_QUEUE = "tel-try-queue-"
-PER_ID_PREFIXES = (AGENT, TRY_AGENT, HUNT, TRY_HUNT, QUEUE, TRY_QUEUE)
+PER_ID_PREFIXES = (AGENT, TRY_AGENT, TRY_HUNT, TRY_QUEUE)
 
 # Where authenticated devices land (the directory's user_context), where calls from
 # a trunk's address land (the SIP profile's context), and the numbers both reach.
@@ -67,7 +65,7 @@ def mailbox_domain(site: Site) -> str:
 
 
 def agent_context(agent_id: str) -> str:
-    """Where a call to the agent's extension or direct line goes."""
+    """Where a call moved to the agent goes (s through the focus gate, ring past it)."""
     return AGENT + agent_id
 
 
@@ -76,16 +74,8 @@ def try_agent_context(agent_id: str) -> str:
     return TRY_AGENT + agent_id
 
 
-def hunt_context(group_id: str) -> str:
-    return HUNT + group_id
-
-
 def try_hunt_context(group_id: str) -> str:
     return TRY_HUNT + group_id
-
-
-def queue_context(queue_id: str) -> str:
-    return QUEUE + queue_id
 
 
 def try_queue_context(queue_id: str) -> str:

@@ -231,11 +231,45 @@ def actions(element: ET.Element, tag: str = "action") -> list[tuple[str, str]]:
     return [(a.get("application", ""), a.get("data", "")) for a in element.iter(tag)]
 
 
-def test_extension_and_direct_line_reach_the_agent(fs_data: dict[str, Any]) -> None:
-    asa = extension(xml(fs_data, "dialplan.xml"), names.NUMBERS, "agent-asa")
-    [condition] = asa.iter("condition")
-    assert condition.get("expression") == r"^(?:1001|\+46855501001)$"
-    assert actions(asa) == [("transfer", "s XML tel-agent-asa")]
+def test_extension_and_direct_line_reach_the_agent_from_every_entry(
+    fs_data: dict[str, Any]
+) -> None:
+    dialplan = xml(fs_data, "dialplan.xml")
+    for context in (names.FROM_INTERNAL, names.FROM_TRUNK, names.NUMBERS):
+        asa = extension(dialplan, context, "agent-asa")
+        condition = next(asa.iter("condition"))
+        assert condition.get("expression") == r"^(?:1001|\+46855501001)$"
+
+
+def test_a_direct_line_rings_at_once_unless_the_agent_is_in_focus(
+    fs_data: dict[str, Any]
+) -> None:
+    asa = extension(xml(fs_data, "dialplan.xml"), names.FROM_TRUNK, "agent-asa")
+    first, gate, chain = asa.iter("condition")
+    assert actions(first) == [("set", "tel_until=${db(select/telephony_focus/asa)}")]
+    assert next(first.iter("action")).get("inline") == "true"  # read while hunting
+    assert (gate.get("field"), gate.get("expression"), gate.get("break")) == (
+        "${tel_until}", "^$", "never")
+    assert [a for a, _ in actions(gate)] == ["multiset", "bridge", "set"]
+    assert actions(gate, "anti-action") == [("execute_extension", "s XML tel-try-agent-asa")]
+    assert chain.get("field") is None  # the fallback chain follows either way
+    assert [a for a in actions(chain) if a[0] != "log"] == [
+        ("execute_extension", "s XML tel-try-agent-bjorn"),
+        ("execute_extension", "s XML tel-try-hunt-intake"),
+        ("answer", ""),
+        ("voicemail", "default mailboxes.fund-demo asa"),
+        ("transfer", "s XML tel-end"),
+    ]
+
+
+def test_an_entry_extension_does_its_job_without_moving_the_call(
+    fs_data: dict[str, Any]
+) -> None:
+    # A transfer is one more dialplan hunt: the numbers answer where the call lands.
+    dialplan = xml(fs_data, "dialplan.xml")
+    for context in (names.FROM_TRUNK, names.NUMBERS):
+        [entry] = [c for c in dialplan.iter("context") if c.get("name") == context]
+        assert not [a for a in actions(entry) if a[0] == "transfer" and a[1] != "s XML tel-end"]
 
 
 def test_the_urgent_prefix_exists_only_for_internal_callers(fs_data: dict[str, Any]) -> None:
@@ -245,15 +279,18 @@ def test_the_urgent_prefix_exists_only_for_internal_callers(fs_data: dict[str, A
     assert condition.get("expression") == r"^(?:\*91001|\*9\+46855501001)$"
     assert actions(urgent) == [("transfer", "ring XML tel-agent-asa")]
     [trunk] = [c for c in dialplan.iter("context") if c.get("name") == names.FROM_TRUNK]
-    assert [e.get("name") for e in trunk.iter("extension")] == ["numbers"]
+    assert not [e for e in trunk.iter("extension") if e.get("name", "").startswith("urgent")]
+    assert "*9" not in "".join(c.get("expression", "") for c in trunk.iter("condition"))
 
 
 def test_the_direct_line_rings_every_device_at_once_for_its_ring_timeout(
     fs_data: dict[str, Any]
 ) -> None:
-    ring = extension(xml(fs_data, "dialplan.xml"), names.try_agent_context("asa"), "ring")
-    assert ("bridge", "{originate_timeout=20}user/asa-soft@fund-demo,user/asa-desk@fund-demo"
-            ) in actions(ring)
+    dialplan = xml(fs_data, "dialplan.xml")
+    for ring in (extension(dialplan, names.try_agent_context("asa"), "ring"),
+                 extension(dialplan, names.FROM_TRUNK, "agent-asa")):
+        assert ("bridge", "{originate_timeout=20}user/asa-soft@fund-demo,user/asa-desk@fund-demo"
+                ) in actions(ring)
 
 
 def test_the_focus_gate_reads_focus_allow_list_and_case_links(fs_data: dict[str, Any]) -> None:
@@ -284,14 +321,16 @@ def test_the_fallback_chain_runs_in_order_and_ends_in_the_mailbox(
 def test_a_queue_exports_its_ring_timeout_to_the_agents_it_rings(
     fs_data: dict[str, Any]
 ) -> None:
-    queue = extension(xml(fs_data, "dialplan.xml"), names.try_hunt_context("intake"), "queue")
-    assert actions(queue) == [
-        ("set", "hangup_after_bridge=true"),
-        ("set", "tel_ring_timeout=15"),
-        ("set", "cc_export_vars=tel_ring_timeout"),
-        ("callcenter", "intake"),
-        ("set", "tel_last=${cc_cancel_reason}"),
-    ]
+    dialplan = xml(fs_data, "dialplan.xml")
+    queue = extension(dialplan, names.try_hunt_context("intake"), "queue")
+    entry = extension(dialplan, names.FROM_TRUNK, "hunt-intake")
+    for element in (queue, entry):
+        assert actions(element)[:3] == [
+            ("multiset", ("hangup_after_bridge=true tel_ring_timeout=15 "
+                          "cc_export_vars=tel_ring_timeout")),
+            ("callcenter", "intake"),
+            ("set", "tel_last=${cc_cancel_reason}"),
+        ]
 
 
 def test_stored_keys_map_to_mod_db_realms_and_back() -> None:
