@@ -36,6 +36,7 @@ from telephony.port import (
     Join,
     Key,
     Leave,
+    LiveCall,
     Member,
     MemberState,
     PbxAuthError,
@@ -43,6 +44,7 @@ from telephony.port import (
     PbxUnavailable,
     PutKey,
     SetHold,
+    SetLevel,
     Snapshot,
 )
 
@@ -225,6 +227,11 @@ class AsteriskPort:
             if command.hold is not None:
                 headers["Reason"] = _REASON.get(command.hold, MANUAL_REASON)
             return "QueuePause", headers
+        if isinstance(command, SetLevel):
+            return "QueuePenalty", {
+                "Queue": command.queue, "Interface": command.ref,
+                "Penalty": str(command.level - 1),
+            }
         if isinstance(command, PutKey):
             family, key = astdb.location(command.key)
             return "DBPut", {"Family": family, "Key": key, "Val": command.value}
@@ -247,6 +254,15 @@ class AsteriskPort:
                 on_change(Change(kind, event.queue, event.member_name))
 
         return _Watch(self.client.subscribe(on_event, names=_WATCHED))
+
+    async def calls(self) -> tuple[LiveCall, ...]:
+        raise PbxRefused("listing calls: not built yet")
+
+    async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
+        raise PbxRefused("transfers: not built yet")
+
+    async def call_back(self, agent: str, caller: str, queue: str) -> None:
+        raise PbxRefused("callbacks: not built yet")
 
     async def close(self) -> None:
         if self._owns_client:

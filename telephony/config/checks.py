@@ -115,7 +115,9 @@ def _references(site: Site) -> Iterator[Problem]:
     group_ids = {g.id for g in site.hunt_groups}
     queue_ids = {q.id for q in site.queues}
 
-    def check_steps(steps: list[FallbackStep], path: str, self_id: str | None) -> Iterator[Problem]:
+    def check_steps(
+        steps: list[FallbackStep], path: str, self_id: str | None, self_queue: str | None = None
+    ) -> Iterator[Problem]:
         for k, step in enumerate(steps):
             where = f"{path}.fallback[{k}]"
             if isinstance(step, VoicemailStep) and k != len(steps) - 1:
@@ -130,11 +132,20 @@ def _references(site: Site) -> Iterator[Problem]:
                     yield Problem(f"{where}.hunt_group", f"unknown hunt group {step.hunt_group!r}")
                 elif step.hunt_group == self_id:
                     yield Problem(f"{where}.hunt_group", "a hunt group cannot fall back to itself")
-            elif isinstance(step, QueueStep) and step.queue not in queue_ids:
-                yield Problem(f"{where}.queue", f"unknown queue {step.queue!r}")
+            elif isinstance(step, QueueStep):
+                if step.queue not in queue_ids:
+                    yield Problem(f"{where}.queue", f"unknown queue {step.queue!r}")
+                elif step.queue == self_queue:
+                    yield Problem(f"{where}.queue", "a queue cannot overflow to itself")
 
     for i, agent in enumerate(site.agents):
         yield from check_steps(agent.fallback, f"agents[{i}]", agent.id)
+    dialled_out = any(t.dial_host for t in site.trunks)
+    for i, queue in enumerate(site.queues):
+        yield from check_steps(queue.fallback, f"queues[{i}]", None, queue.id)
+        if queue.callback_key is not None and not dialled_out:
+            yield Problem(f"queues[{i}].callback_key",
+                          "a callback dials the caller out: give a trunk a dial_host")
     for i, group in enumerate(site.hunt_groups):
         yield from check_steps(group.fallback, f"hunt_groups[{i}]", group.id)
         for agent_id, week in group.roster.items():

@@ -165,6 +165,15 @@ def _check_urgent(value: str) -> str:
     return value
 
 
+def _check_key(value: object) -> str:
+    # One phone key (DTMF). A bare digit in YAML is a number: taken as that key.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
+        return str(value)
+    if isinstance(value, str) and len(value) == 1 and value in "0123456789*#":
+        return value
+    raise ValueError(f"{shown(str(value))} is not a phone key: write one of 0-9, '*' or '#'")
+
+
 Id = Annotated[str, AfterValidator(_check_id)]
 Number = Annotated[str, AfterValidator(_check_number)]
 Text = Annotated[str, AfterValidator(_check_text)]
@@ -178,3 +187,4 @@ Port = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=65535)]
 RingSeconds = Annotated[int, BeforeValidator(_whole_number), Field(ge=5, le=300)]
 Seconds = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=3600)]
 Level = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=5)]
+CallbackKey = Annotated[str, BeforeValidator(_check_key)]

@@ -23,6 +23,7 @@ from pydantic import (
 
 from telephony.config import fields
 from telephony.config.fields import (
+    CallbackKey,
     HeaderMatch,
     Id,
     IpAddress,
@@ -245,14 +246,26 @@ class SkillQueue(_Model):
     ring_timeout: RingSeconds = 15
     max_wait: Seconds = 300
     wrapup_seconds: Seconds = 0
+    level_wait: Seconds = 20
+    """Seconds before the next level down joins the ringing (the most skilled first)."""
+    callback_key: CallbackKey | None = None
+    """A key a waiting caller presses to be called back instead of waiting."""
+    fallback: list[FallbackStep] = Field(default_factory=list)
+    """Where a caller goes after max_wait (overflow): a wider queue, a hunt group,
+    voicemail."""
+
+    _fallback_words = field_validator("fallback", mode="before")(_normalise_steps)
 
 
 class Trunk(_Model):
-    """An inbound trunk; calls from it may reach direct lines, hunt groups and queues."""
+    """A trunk: calls from it may reach direct lines, hunt groups and queues; with
+    `dial_host`, the PBX also calls out through it (callbacks)."""
 
     id: Id
     match_header: HeaderMatch | None = None
     match_ip: list[IpMatch] = Field(default_factory=list)
+    dial_host: IpAddress | None = None
+    dial_port: Port = 5060
 
 
 class PbxKind(StrEnum):

@@ -58,6 +58,7 @@ from telephony.port import (
     Join,
     Key,
     Leave,
+    LiveCall,
     Member,
     MemberState,
     PbxAuthError,
@@ -65,6 +66,7 @@ from telephony.port import (
     PbxUnavailable,
     PutKey,
     SetHold,
+    SetLevel,
     Snapshot,
 )
 
@@ -369,11 +371,21 @@ class FreeswitchPort:
             return False
         if isinstance(command, SetHold):
             return await self._set_hold(command)
+        if isinstance(command, SetLevel):
+            if command.ref.startswith("held:"):
+                raise PbxRefused(f"{command.agent} is held in {command.queue}: no tier to move")
+            await self._tier_level(command.queue, command.agent, command.level)
+            return False
         if isinstance(command, PutKey):
             await self._put(command.key, command.value)
         else:
             await self._delete(command.key)
         return True
+
+    async def _tier_level(self, queue: str, agent: str, level: int) -> None:
+        result = await self._api(f"callcenter_config tier set level {queue} {agent} {level}")
+        if not result.startswith("+OK"):
+            raise PbxRefused(f"tier set level {queue} {agent}: {result.strip()}")
 
     async def _tier_add(self, queue: str, agent: str, level: int) -> None:
         position = self._position.get(agent, len(self._position) + 1)
@@ -478,6 +490,15 @@ class FreeswitchPort:
         return _Watch(self.client.subscribe(
             on_event, names=[CALLCENTER, "Reconnected", "Disconnected"]
         ))
+
+    async def calls(self) -> tuple[LiveCall, ...]:
+        raise PbxRefused("listing calls: not built yet")
+
+    async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
+        raise PbxRefused("transfers: not built yet")
+
+    async def call_back(self, agent: str, caller: str, queue: str) -> None:
+        raise PbxRefused("callbacks: not built yet")
 
     async def close(self) -> None:
         self._reconnected_sub.close()

@@ -22,10 +22,12 @@ from telephony.port.model import (
     Join,
     Key,
     Leave,
+    LiveCall,
     Member,
     MemberState,
     PutKey,
     SetHold,
+    SetLevel,
     Snapshot,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "Join",
     "Key",
     "Leave",
+    "LiveCall",
     "Member",
     "MemberState",
     "PbxAuthError",
@@ -48,6 +51,7 @@ __all__ = [
     "PbxUnavailable",
     "PutKey",
     "SetHold",
+    "SetLevel",
     "Snapshot",
     "Watch",
 ]
@@ -106,6 +110,26 @@ class PbxPort(Protocol):
     def watch(self, on_change: Callable[[Change], None]) -> Watch:
         """Call `on_change` for every change that may need the engine to look again,
         including ChangeKind.RESYNC after a reconnect."""
+        ...
+
+    async def calls(self) -> tuple[LiveCall, ...]:
+        """The calls the site's agents are on now."""
+        ...
+
+    async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
+        """Move the other party of `call` to `number` (one of the site's numbers, or the
+        urgent prefix and an agent's number), as if they had dialled it.
+
+        Blind: the agent's leg ends and the party goes on alone. Attended: the agent
+        first talks to whoever answers the number, the party hearing hold; the agent
+        hanging up completes the transfer. PbxRefused when the call is gone.
+        """
+        ...
+
+    async def call_back(self, agent: str, caller: str, queue: str) -> None:
+        """Ring `agent`'s devices; once one answers, dial `caller` out through the
+        site's trunk and connect the two (a callback request of `queue`). Returns once
+        the PBX took the request; PbxRefused when it would not."""
         ...
 
     async def close(self) -> None:

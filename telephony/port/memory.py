@@ -21,10 +21,12 @@ from telephony.port.model import (
     Join,
     Key,
     Leave,
+    LiveCall,
     Member,
     MemberState,
     PutKey,
     SetHold,
+    SetLevel,
     Snapshot,
 )
 
@@ -54,6 +56,10 @@ class MemoryPort:
         self._refuse: list[type[Command] | None] = []
         self._unavailable = 0
         self.closed = False
+        self.registered: set[str] | None = None  # None: the port cannot tell
+        self.live: list[LiveCall] = []
+        self.transfers: list[tuple[LiveCall, str, bool]] = []
+        self.callbacks: list[tuple[str, str, str]] = []
 
     # -- what tests do to the PBX
 
@@ -92,6 +98,13 @@ class MemoryPort:
         """The PBX stops letting the engine in for good."""
         self._tell(Change(ChangeKind.GONE))
 
+    def register(self, agent: str, registered: bool = True) -> None:
+        """A device of the agent registered (or the last one went away)."""
+        if self.registered is None:
+            self.registered = set()
+        (self.registered.add if registered else self.registered.discard)(agent)
+        self._tell(Change(ChangeKind.REGISTRATION, agent=agent))
+
     def entries(self, queue: str) -> list[str]:
         """Agent ids in a queue, sorted, duplicates kept (as tests read a real queue)."""
         return sorted(m.agent for m in self.members.values() if m.queue == queue)
@@ -105,7 +118,8 @@ class MemoryPort:
 
     async def snapshot(self) -> Snapshot:
         self._fail_if_unavailable("snapshot")
-        return Snapshot(tuple(self.members.values()), dict(self.keys))
+        registered = None if self.registered is None else frozenset(self.registered)
+        return Snapshot(tuple(self.members.values()), dict(self.keys), registered)
 
     async def apply(self, command: Command) -> None:
         self._fail_if_unavailable(type(command).__name__)
@@ -132,6 +146,11 @@ class MemoryPort:
                 raise PbxRefused(f"{command.agent} is not in {command.queue}")
             self.members[key] = replace(self.members[key], hold=command.hold, hold_reason="")
             self._tell(Change(ChangeKind.MEMBER_STATE, command.queue, command.agent))
+        elif isinstance(command, SetLevel):
+            key = (command.queue, command.ref)
+            if key not in self.members:
+                raise PbxRefused(f"{command.agent} is not in {command.queue}")
+            self.members[key] = replace(self.members[key], level=command.level)
         elif isinstance(command, PutKey):
             self.keys[command.key] = command.value
         elif isinstance(command, DeleteKey):
@@ -145,6 +164,22 @@ class MemoryPort:
     def _tell(self, change: Change) -> None:
         for watch in list(self._watchers):
             watch(change)
+
+    async def calls(self) -> tuple[LiveCall, ...]:
+        self._fail_if_unavailable("calls")
+        return tuple(self.live)
+
+    async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
+        self._fail_if_unavailable("transfer")
+        if call not in self.live:
+            raise PbxRefused(f"no call {call.ref}")
+        self.transfers.append((call, number, attended))
+        if not attended:
+            self.live.remove(call)
+
+    async def call_back(self, agent: str, caller: str, queue: str) -> None:
+        self._fail_if_unavailable("call_back")
+        self.callbacks.append((agent, caller, queue))
 
     async def close(self) -> None:
         self.closed = True

@@ -71,6 +71,10 @@ class Family(StrEnum):
     """(caller number,) = the agent who owns the caller's case."""
     OVERRIDE = "override"
     """(group, agent, "member" | "pause") = "<action>:<until>", a manual change."""
+    CALLBACK = "callback"
+    """(queue, caller number) = "<unix seconds the caller joined the queue>": a caller
+    who pressed the callback key. Written by the dialplan, deleted by the engine once
+    the caller is called back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,22 @@ class DeleteKey:
         return f"forget {self.key}: {self.why}"
 
 
-Command = Join | Leave | SetHold | PutKey | DeleteKey
+@dataclass(frozen=True, slots=True)
+class SetLevel:
+    """Move an entry to another ring level (1 rings first; level n joins the ringing
+    after the queue's level wait, n-1 times over)."""
+
+    queue: str
+    agent: str
+    ref: str
+    level: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"move {self.agent} in {self.queue} to level {self.level}: {self.why}"
+
+
+Command = Join | Leave | SetHold | SetLevel | PutKey | DeleteKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +182,9 @@ class Snapshot:
 
     members: tuple[Member, ...]
     keys: dict[Key, str]
+    registered: frozenset[str] | None = None
+    """Agents with at least one device registered now; None when the port cannot tell
+    (then every agent counts as reachable)."""
 
 
 class ChangeKind(StrEnum):
@@ -174,6 +196,8 @@ class ChangeKind(StrEnum):
     """An entry's hold or device state changed (a call started or ended)."""
     GONE = "gone"
     """The port gave up for good (the PBX refused a re-login): the engine must stop."""
+    REGISTRATION = "registration"
+    """A device of `agent` registered or went away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +207,18 @@ class Change:
     kind: ChangeKind
     queue: str = ""
     agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call an agent is on now, as the PBX reports it.
+
+    `ref` is the PBX's handle for the other party's leg (the leg a transfer moves),
+    opaque to all but the port; `peer` is that party's number as the PBX knows it.
+    """
+
+    ref: str
+    agent: str
+    peer: str
+    queue: str = ""
+    """The hunt group or skill queue that put the call through, if any."""
