@@ -13,13 +13,16 @@ each port's business (`Key` -> AstDB family/key, mod_db realm/key):
 - override/<group>/<agent>/member = `join|leave:<until>` and .../pause =
   `pause|unpause:<until>`: a manual change that wins over the roster until `<until>`,
   the agent's next shift boundary.
+- callback/<queue>/<caller number> = `<joined>`: a caller waiting in the skill queue
+  since that Unix time pressed the callback key (the dialplan writes it); the engine
+  calls them back and then deletes it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from telephony.port.model import Family, Key
@@ -95,6 +98,8 @@ class StoredState:
     cases: dict[str, str]
     overrides: dict[tuple[str, str, str], Override]
     """By (group, agent, kind)."""
+    callbacks: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Callback requests by (queue, caller number): when the caller joined the queue."""
 
 
 EMPTY = StoredState({}, {}, {})
@@ -108,6 +113,7 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
     focus: dict[str, Focus] = {}
     cases: dict[str, str] = {}
     overrides: dict[tuple[str, str, str], Override] = {}
+    callbacks: dict[tuple[str, str], int] = {}
     for key, value in keys.items():
         parts = key.parts
         if key.family is Family.FOCUS and len(parts) == 1 and _INT_RE.match(value):
@@ -121,4 +127,11 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
                 override = Override(parts[0], parts[1], OverrideAction(action), int(until_text))
                 if override.action.kind == parts[2]:
                     overrides[(parts[0], parts[1], parts[2])] = override
-    return StoredState(focus, cases, overrides)
+        elif key.family is Family.CALLBACK and len(parts) == 2 and _INT_RE.match(value):
+            callbacks[(parts[0], parts[1])] = int(value)
+    return StoredState(focus, cases, overrides, callbacks)
+
+
+def callback_key(queue: str, caller: str) -> Key:
+    """Where a caller's callback request in a skill queue is kept."""
+    return Key(Family.CALLBACK, (queue, caller))
