@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from telephony.config.env import EnvText
 from telephony.config.scalars import Ambiguous
 
-_ID_RE = re.compile(r"[a-z0-9_-]{1,40}")
+ID_RE = re.compile(r"[a-z0-9_-]{1,40}")
 NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 # Characters that could end a value early or start a new one in pjsip.conf,
 # extensions.conf (argument lists, `${...}` expansion) or queues.conf, control
@@ -38,7 +38,7 @@ def shown(value: str) -> str:
 
 
 def _check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
+    if not ID_RE.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a valid id: use 1-40 of a-z, 0-9, '_' and '-'")
     return value
 

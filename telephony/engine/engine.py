@@ -14,7 +14,9 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
+from telephony.config.fields import ID_RE, shown
 from telephony.config.models import Site
 from telephony.port import (
     Change,
@@ -32,7 +34,7 @@ from telephony.port import (
     SetHold,
     Watch,
 )
-from telephony.routing import roster
+from telephony.routing import roster, skills
 from telephony.routing.clock import Clock
 from telephony.routing.membership import desired, next_wakeup, plan
 from telephony.routing.state import (
@@ -69,6 +71,49 @@ class PbxState:
 
     members: tuple[Member, ...]
     stored: StoredState
+    registered: frozenset[str] | None = None
+    """Agents with a device registered; None when the PBX cannot tell."""
+
+
+class AgentState(StrEnum):
+    """What an agent can do about a call now, most available first."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"
+    """On a call or being rung."""
+    IN_FOCUS = "in_focus"
+    UNREGISTERED = "unregistered"
+    """No device registered: nothing would ring."""
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """One agent as the engine sees them now."""
+
+    agent: str
+    registered: bool
+    in_focus: bool
+    busy: bool
+    on_duty: tuple[str, ...]
+    """Hunt groups whose roster has the agent on a shift now."""
+
+    @property
+    def state(self) -> AgentState:
+        if not self.registered:
+            return AgentState.UNREGISTERED
+        if self.in_focus:
+            return AgentState.IN_FOCUS
+        return AgentState.BUSY if self.busy else AgentState.AVAILABLE
+
+
+@dataclass(frozen=True, slots=True)
+class Expert:
+    """An agent with a skill, for the expert finder."""
+
+    agent: str
+    name: str
+    level: int
+    availability: Availability
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +137,9 @@ class Engine:
         self._leaving: set[tuple[str, str]] = set()
         self._own: set[tuple[str, str]] = set()
         self._deadline: datetime | None = None
+        # The site file is the truth at start; edits over the API live until the engine
+        # stops (the PBX holds the membership they lead to, not the skills).
+        self._skills: dict[str, dict[str, int]] = {a.id: dict(a.skills) for a in site.agents}
 
     def __repr__(self) -> str:
         running = self._task is not None and not self._task.done()
@@ -150,6 +198,8 @@ class Engine:
             return  # our own change echoed back
         if change.kind is ChangeKind.MEMBER_STATE and not self._is_leaving(change):
             return  # state changes matter only for a member leaving after a call
+        if change.kind is ChangeKind.REGISTRATION and not self.site.queues:
+            return  # registration decides skill-queue membership only
         self.wake()
 
     def _is_leaving(self, change: Change) -> bool:
@@ -161,7 +211,7 @@ class Engine:
     async def read_state(self) -> PbxState:
         """Read queue members and stored keys from the PBX."""
         snapshot = await self.port.snapshot()
-        return PbxState(snapshot.members, parse_keys(snapshot.keys))
+        return PbxState(snapshot.members, parse_keys(snapshot.keys), snapshot.registered)
 
     async def sync(self) -> list[Command]:
         """Bring the PBX in line with the roster, overrides and focus; return what was done."""
@@ -170,6 +220,9 @@ class Engine:
             state = await self.read_state()
             wants = desired(self.site, now, state.stored)
             commands = plan(self.site, wants, state.members, state.stored, now)
+            reach = self._reach(state, now)
+            skill_wants = skills.desired(self.site, self._skills, reach, state.members)
+            commands += skills.plan(self.site, skill_wants, state.members, self._skills, reach)
             # Known before the commands go out, so the end of a call that ends meanwhile
             # is not mistaken for noise.
             self._leaving = {
@@ -185,6 +238,16 @@ class Engine:
                 soon = now + _LEAVING_RECHECK
                 self._deadline = soon if self._deadline is None else min(self._deadline, soon)
             return commands
+
+    def _reach(self, state: PbxState, now: datetime) -> dict[str, skills.Reach]:
+        stamp = now.timestamp()
+        return {
+            a.id: skills.Reach(
+                state.registered is None or a.id in state.registered,
+                (f := state.stored.focus.get(a.id)) is not None and f.active(stamp),
+            )
+            for a in self.site.agents
+        }
 
     async def _apply(self, command: Command) -> None:
         log.info("%s", command)
@@ -278,3 +341,69 @@ class Engine:
             for g in self.site.hunt_groups
         ]
         return groups, state.stored
+
+    # ---- skills (runtime edits over the site file) and the expert finder ----
+
+    def skills_of(self, agent_id: str) -> dict[str, int]:
+        """The agent's skills now: the site file's, with edits made since the start."""
+        self._check_agent(agent_id)
+        return dict(self._skills[agent_id])
+
+    async def set_skill(self, agent_id: str, skill: str, level: int) -> None:
+        """Give an agent a skill at a level (1-5): skill-queue membership follows at once."""
+        self._check_agent(agent_id)
+        _check_skill(skill)
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
+            raise EngineError("level", f"{shown(str(level))} is not a level: use 1-5")
+        self._skills[agent_id][skill] = level
+        log.info("skill %s of %s set to %s", skill, agent_id, level)
+        await self._settle()
+
+    async def delete_skill(self, agent_id: str, skill: str) -> None:
+        """Take a skill from an agent: they leave its queues (after a call in progress)."""
+        self._check_agent(agent_id)
+        _check_skill(skill)
+        if self._skills[agent_id].pop(skill, None) is None:
+            raise UnknownName("skill", f"{agent_id} has no skill {skill!r}")
+        log.info("skill %s of %s removed", skill, agent_id)
+        await self._settle()
+
+    async def availability(self) -> dict[str, Availability]:
+        """Every agent: registered, in focus, busy, on duty in which hunt groups."""
+        state = await self.read_state()
+        now = self.clock.now()
+        reach = self._reach(state, now)
+        busy = {m.agent for m in state.members if m.busy}
+        duty: dict[str, list[str]] = {}
+        for group in self.site.hunt_groups:
+            for agent in roster.on_duty(group, self.site.zone(group), now):
+                duty.setdefault(agent, []).append(group.id)
+        return {
+            a.id: Availability(
+                a.id, reach[a.id].registered, reach[a.id].in_focus, a.id in busy,
+                tuple(duty.get(a.id, ())),
+            )
+            for a in self.site.agents
+        }
+
+    async def experts(self, skill: str, min_level: int = 1) -> list[Expert]:
+        """Agents with `skill` at `min_level` or above: available first, then the most
+        skilled, then by name."""
+        _check_skill(skill)
+        if isinstance(min_level, bool) or not 1 <= min_level <= 5:
+            raise EngineError("min_level", f"{shown(str(min_level))} is not a level: use 1-5")
+        found = await self.availability()
+        names = {a.id: a.name for a in self.site.agents}
+        out = [
+            Expert(agent, names[agent], level, found[agent])
+            for agent, theirs in self._skills.items()
+            if (level := theirs.get(skill, 0)) >= min_level
+        ]
+        order = list(AgentState)
+        out.sort(key=lambda e: (order.index(e.availability.state), -e.level, e.name, e.agent))
+        return out
+
+
+def _check_skill(skill: str) -> None:
+    if not ID_RE.fullmatch(skill):
+        raise EngineError("skill", f"{shown(skill)} is not a skill id: use 1-40 of a-z, 0-9, '_' and '-'")

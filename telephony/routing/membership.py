@@ -80,11 +80,11 @@ def plan(
         want = wants.get(key)
         if key in seen or not m.current:
             # A duplicate, or an entry left by an older site file or release.
-            commands += _take_out(m, "duplicate or stale")
+            commands += take_out(m, "duplicate or stale")
             continue
         seen.add(key)
         if want is None:
-            commands += _take_out(m, _why_gone(m, stored, now))
+            commands += take_out(m, _why_gone(m, stored, now))
         elif want.paused and m.hold in (None, Hold.LEAVING):
             commands.append(SetHold(m.queue, m.agent, m.ref, Hold.MANUAL, want.why))
         elif not want.paused and m.hold in (Hold.MANUAL, Hold.LEAVING):
@@ -107,7 +107,7 @@ def plan(
     return commands
 
 
-def _take_out(m: Member, why: str) -> list[Command]:
+def take_out(m: Member, why: str) -> list[Command]:
     """Remove a member now, or, on a call, hold them (no new calls) until it ends."""
     if not m.busy:
         return [Leave(m.queue, m.agent, m.ref, why)]

@@ -537,8 +537,12 @@ class PhoneKit:
         hold_seconds: float | None = None,
         reject_code: int = 486,
         timeout: float = 10.0,
+        expires: int = REGISTER_EXPIRES,
     ) -> Phone:
         """Start a phone for `device_id` and return once the PBX accepted its REGISTER.
+
+        The registration lasts `expires` seconds and is not refreshed: a run longer than
+        that (a benchmark) asks for more.
 
         on_call: "answer" (180, then 200 after `answer_after` s; hang up after
         `hold_seconds` if given, else stay until BYE or `phone.hangup()`), "reject"
@@ -564,7 +568,7 @@ class PhoneKit:
             SippRun(
                 name=f"phone-{device.id}",
                 scenario=render_scenario(
-                    "register.xml", {"USER": device.id, "EXPIRES": str(REGISTER_EXPIRES)}
+                    "register.xml", {"USER": device.id, "EXPIRES": str(expires)}
                 ),
                 out_of_call_scenario=on_invite,
                 local_port=free_udp_port(),
