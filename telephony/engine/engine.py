@@ -208,30 +208,42 @@ class Engine:
             return (change.queue, change.agent) in self._leaving
         return any(agent == change.agent for _, agent in self._leaving)
 
-    async def read_state(self) -> PbxState:
-        """Read queue members and stored keys from the PBX."""
-        snapshot = await self.port.snapshot()
+    async def read_state(self, queues: frozenset[str] | None = None) -> PbxState:
+        """Read queue members (of every queue, or of `queues`) and stored keys."""
+        snapshot = await self.port.snapshot(queues)
         return PbxState(snapshot.members, parse_keys(snapshot.keys), snapshot.registered)
 
-    async def sync(self) -> list[Command]:
-        """Bring the PBX in line with the roster, overrides and focus; return what was done."""
+    async def sync(self, queues: frozenset[str] | None = None) -> list[Command]:
+        """Bring the PBX in line with the roster, overrides, focus and skills; return what
+        was done. With `queues`, only those queues are read and put right (a change that
+        can only touch them, on a site with thousands of members elsewhere)."""
         async with self._lock:
             now = self.clock.now()
-            state = await self.read_state()
+            state = await self.read_state(queues)
             wants = desired(self.site, now, state.stored)
-            commands = plan(self.site, wants, state.members, state.stored, now)
             reach = self._reach(state, now)
             skill_wants = skills.desired(self.site, self._skills, reach, state.members)
+            if queues is not None:
+                wants = {k: w for k, w in wants.items() if k[0] in queues}
+                skill_wants = {k: w for k, w in skill_wants.items() if k[0] in queues}
+            commands = plan(self.site, wants, state.members, state.stored, now)
             commands += skills.plan(self.site, skill_wants, state.members, self._skills, reach)
             # Known before the commands go out, so the end of a call that ends meanwhile
             # is not mistaken for noise.
-            self._leaving = {
+            leaving = {
                 (c.queue, c.agent) for c in commands
                 if isinstance(c, SetHold) and c.hold is Hold.LEAVING
             } | {(m.queue, m.agent) for m in state.members if m.hold is Hold.LEAVING}
-            self._own = {(c.queue, c.agent) for c in commands if isinstance(c, Join | Leave)}
+            own = {(c.queue, c.agent) for c in commands if isinstance(c, Join | Leave)}
+            if queues is None:
+                self._leaving, self._own = leaving, own
+            else:
+                self._leaving = {k for k in self._leaving if k[0] not in queues} | leaving
+                self._own = {k for k in self._own if k[0] not in queues} | own
             for command in commands:
                 await self._apply(command)
+            if queues is not None:
+                return commands  # the deadline stays the last full sync's
             self._deadline = next_wakeup(self.site, now, state.stored)
             if self._leaving:
                 # Belt and braces: a missed end-of-call event costs a minute, not a shift.
@@ -357,7 +369,7 @@ class Engine:
             raise EngineError("level", f"{shown(str(level))} is not a level: use 1-5")
         self._skills[agent_id][skill] = level
         log.info("skill %s of %s set to %s", skill, agent_id, level)
-        await self._settle()
+        await self._settle_skill(skill)
 
     async def delete_skill(self, agent_id: str, skill: str) -> None:
         """Take a skill from an agent: they leave its queues (after a call in progress)."""
@@ -366,7 +378,18 @@ class Engine:
         if self._skills[agent_id].pop(skill, None) is None:
             raise UnknownName("skill", f"{agent_id} has no skill {skill!r}")
         log.info("skill %s of %s removed", skill, agent_id)
-        await self._settle()
+        await self._settle_skill(skill)
+
+    async def _settle_skill(self, skill: str) -> None:
+        # Only the queues of that skill can change: read and put right those alone.
+        queues = frozenset(q.id for q in self.site.queues if q.skill == skill)
+        if not queues:
+            return
+        try:
+            await self.sync(queues)
+        except PbxPortError as exc:
+            log.warning("skill changed; it applies when the PBX answers again (%s)", exc)
+            self.wake()
 
     async def availability(self) -> dict[str, Availability]:
         """Every agent: registered, in focus, busy, on duty in which hunt groups."""

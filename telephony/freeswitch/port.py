@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from telephony.config.models import Site
@@ -315,11 +315,15 @@ class FreeswitchPort:
 
     # -- the port
 
-    async def snapshot(self) -> Snapshot:
+    async def snapshot(self, queues: Collection[str] | None = None) -> Snapshot:
+        wanted = self._queues if queues is None else self._queues & set(queues)
+        # A few queues are listed one by one: a large site has thousands of tiers.
+        listings = (["callcenter_config tier list"] if queues is None else
+                    [f"callcenter_config queue list tiers {q}" for q in sorted(wanted)])
         async with self._lock:
-            tier_text, agent_text, _ = await asyncio.gather(
-                self._api("callcenter_config tier list"),
+            agent_text, tier_texts, _ = await asyncio.gather(
                 self._api("callcenter_config agent list"),
+                asyncio.gather(*(self._api(listing) for listing in listings)),
                 self._refresh(),
             )
         agents = {
@@ -327,12 +331,14 @@ class FreeswitchPort:
             for row in parse_rows(agent_text)
         }
         members: list[Member] = []
-        for row in parse_rows(tier_text):
+        for row in (r for text in tier_texts for r in parse_rows(text)):
             tier = _Tier(row["queue"], row["agent"], _int(row.get("level", "1")))
-            if tier.queue in self._queues:
+            if tier.queue in wanted:
                 members.append(self._member(tier, agents.get(tier.agent)))
         for agent, held in sorted(self._holds.items()):
             for queue, hold in sorted(held.items()):
+                if queue not in wanted:
+                    continue
                 members.append(Member(
                     queue, agent, f"held:{queue}:{agent}", hold=hold,
                     state=_state(agents.get(agent)),

@@ -9,7 +9,7 @@ The engine depends only on :class:`PbxPort` and the neutral words of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from telephony.port.model import (
@@ -99,8 +99,9 @@ class PbxPort(Protocol):
         """Which PBX this is, for logs ("asterisk", "freeswitch", "memory")."""
         ...
 
-    async def snapshot(self) -> Snapshot:
-        """Every queue member of the site's queues and every stored key, read now."""
+    async def snapshot(self, queues: Collection[str] | None = None) -> Snapshot:
+        """Every queue member of the site's queues (or only of `queues`) and every stored
+        key, read now."""
         ...
 
     async def apply(self, command: Command) -> None:

@@ -8,7 +8,7 @@ other tools do to a real PBX.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from telephony.port import PbxRefused, PbxUnavailable
@@ -60,6 +60,7 @@ class MemoryPort:
         self.live: list[LiveCall] = []
         self.transfers: list[tuple[LiveCall, str, bool]] = []
         self.callbacks: list[tuple[str, str, str]] = []
+        self.snapshots: list[frozenset[str] | None] = []  # the queues each read asked for
 
     # -- what tests do to the PBX
 
@@ -116,10 +117,12 @@ class MemoryPort:
             self._unavailable -= 1
             raise PbxUnavailable(f"{what}: the PBX is not answering")
 
-    async def snapshot(self) -> Snapshot:
+    async def snapshot(self, queues: Collection[str] | None = None) -> Snapshot:
         self._fail_if_unavailable("snapshot")
+        self.snapshots.append(None if queues is None else frozenset(queues))
+        members = tuple(m for m in self.members.values() if queues is None or m.queue in queues)
         registered = None if self.registered is None else frozenset(self.registered)
-        return Snapshot(tuple(self.members.values()), dict(self.keys), registered)
+        return Snapshot(members, dict(self.keys), registered)
 
     async def apply(self, command: Command) -> None:
         self._fail_if_unavailable(type(command).__name__)

@@ -15,6 +15,7 @@ from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import Hold, Member, MemberState, SetHold, SetLevel
 from telephony.port.memory import MemoryPort
 from telephony.routing.clock import ManualClock
+from telephony.routing.state import OverrideAction
 
 DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
 SITE = load_site(DEMO, {})
@@ -194,3 +195,25 @@ async def test_members_of_hunt_groups_keep_their_skill_queue_membership(
     assert "chen" in port.entries("intake")
     assert levels(port) == {"chen": 1}
     assert isinstance(next(iter(port.members.values())), Member)
+
+
+async def test_a_skill_edit_reads_and_puts_right_only_the_queues_of_that_skill(
+    engine: Engine, port: MemoryPort
+) -> None:
+    await engine.start()
+    port.snapshots.clear()
+    await engine.set_skill("asa", "pension", 4)
+    assert port.snapshots == [frozenset({"pension"})]
+    await engine.set_skill("asa", "carpentry", 4)  # no queue wants it: nothing to read
+    assert port.snapshots == [frozenset({"pension"})]
+
+
+async def test_a_restricted_sync_keeps_members_leaving_elsewhere_in_mind(
+    engine: Engine, port: MemoryPort
+) -> None:
+    await engine.start()
+    port.set_state("asa", MemberState.ON_CALL)
+    await engine.override("intake", "asa", OverrideAction.LEAVE)
+    await engine.set_skill("bjorn", "pension", 4)
+    port.set_state("asa", MemberState.IDLE)
+    await until(lambda: "asa" not in port.entries("intake"))
