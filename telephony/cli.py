@@ -114,8 +114,26 @@ def _cmd_api(args: argparse.Namespace) -> int:
     except ApiError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(" ".join(f"{k}={v}" for k, v in result.items()))
+    show = getattr(args, "show", None)
+    if show is not None:
+        print(show(result))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in result.items()))
     return 0
+
+
+def _experts_table(result: dict[str, object]) -> str:
+    experts = result.get("experts")
+    if not isinstance(experts, list) or not experts:
+        return f"nobody has {result.get('skill')} at level {result.get('min_level')} or above"
+    rows = [("agent", "name", "level", "state", "on duty")] + [
+        (str(e["agent"]), str(e["name"]), str(e["level"]), str(e["state"]),
+         ", ".join(e["on_duty"]) or "-")
+        for e in experts
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
 
 
 def _focus_body(args: argparse.Namespace) -> dict[str, object]:
@@ -222,11 +240,39 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     api_args(focus)
     focus.set_defaults(func=_cmd_api, build=lambda a: (
         "PUT", f"/api/agents/{_seg(a.agent)}/focus", _focus_body(a)))
+    skill = agent_sub.add_parser("skill", help="give an agent a skill at a level (1-5), "
+                                 "live until the engine restarts")
+    skill.add_argument("agent")
+    skill.add_argument("skill")
+    skill.add_argument("level", type=int)
+    api_args(skill)
+    skill.set_defaults(func=_cmd_api, build=lambda a: (
+        "PUT", f"/api/agents/{_seg(a.agent)}/skills/{_seg(a.skill)}", {"level": a.level}))
+    unskill = agent_sub.add_parser("unskill", help="take a skill from an agent")
+    unskill.add_argument("agent")
+    unskill.add_argument("skill")
+    api_args(unskill)
+    unskill.set_defaults(func=_cmd_api, build=lambda a: (
+        "DELETE", f"/api/agents/{_seg(a.agent)}/skills/{_seg(a.skill)}", {}))
+    skills = agent_sub.add_parser("skills", help="an agent's skills now")
+    skills.add_argument("agent")
+    api_args(skills)
+    skills.set_defaults(func=_cmd_api, build=lambda a: (
+        "GET", f"/api/agents/{_seg(a.agent)}/skills", None))
     unfocus = agent_sub.add_parser("unfocus", help="end focus now")
     unfocus.add_argument("agent")
     api_args(unfocus)
     unfocus.set_defaults(func=_cmd_api, build=lambda a: (
         "DELETE", f"/api/agents/{_seg(a.agent)}/focus", {}))
+
+    experts = sub.add_parser("experts", help="who has a skill: available first, then the "
+                             "most skilled")
+    experts.add_argument("skill")
+    experts.add_argument("--min-level", type=int, default=1)
+    api_args(experts)
+    experts.set_defaults(func=_cmd_api, show=_experts_table, build=lambda a: (
+        "GET", "/api/experts?" + urllib.parse.urlencode(
+            {"skill": a.skill, "min_level": a.min_level}), None))
 
     case = sub.add_parser("case", help="link callers to the agent who owns their case")
     case_sub = case.add_subparsers(dest="case_command", required=True)

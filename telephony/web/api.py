@@ -6,6 +6,9 @@ Routes:
 - `PUT  /api/agents/{agent}/focus` with `{"until": "<ISO 8601>"}`, `{"minutes": N}` or `{}`
 - `DELETE /api/agents/{agent}/focus`
 - `PUT  /api/cases/{number}` with `{"agent": "<id>"}`; `DELETE /api/cases/{number}`
+- `GET  /api/agents/{agent}/skills`; `PUT /api/agents/{agent}/skills/{skill}` with
+  `{"level": 1-5}`; `DELETE /api/agents/{agent}/skills/{skill}` (live, until restart)
+- `GET  /api/experts?skill=NAME[&min_level=N]`
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from telephony.config.models import NUMBER_RE
-from telephony.engine.engine import Engine, EngineError, UnknownName
+from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
 
@@ -110,7 +113,7 @@ async def status(request: web.Request) -> web.Response:
                 "id": a.id, "name": a.name, "extension": a.extension,
                 "direct_line": a.direct_line,
                 "focus": {"until": _iso(db.focus[a.id].until)} if _focused(db, a.id, now) else None,
-                "skills": dict(a.skills),
+                "skills": engine.skills_of(a.id),
             }
             for a in engine.site.agents
         ],
@@ -203,6 +206,56 @@ async def delete_case(request: web.Request) -> web.Response:
     return web.json_response({"number": number, "agent": None})
 
 
+async def get_skills(request: web.Request) -> web.Response:
+    agent = request.match_info["agent"]
+    return web.json_response({"agent": agent, "skills": request.app[ENGINE].skills_of(agent)})
+
+
+async def put_skill(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    body = await _json_body(request)
+    unknown = set(body) - {"level"}
+    if unknown:
+        raise BadRequest(min(unknown), "unknown field")
+    level = body.get("level")
+    if not isinstance(level, int) or isinstance(level, bool):
+        raise BadRequest("level", "required: a whole number from 1 to 5")
+    agent, skill = request.match_info["agent"], request.match_info["skill"]
+    await engine.set_skill(agent, skill, level)
+    return web.json_response({"agent": agent, "skills": engine.skills_of(agent)})
+
+
+async def delete_skill(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    agent, skill = request.match_info["agent"], request.match_info["skill"]
+    await engine.delete_skill(agent, skill)
+    return web.json_response({"agent": agent, "skills": engine.skills_of(agent)})
+
+
+async def experts(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    skill = request.query.get("skill")
+    if not skill:
+        raise BadRequest("skill", "required: ?skill=NAME")
+    text = request.query.get("min_level", "1")
+    if not text.isdigit():
+        raise BadRequest("min_level", f"{text!r} is not a level: use 1-5")
+    found = await engine.experts(skill, int(text))
+    return web.json_response({
+        "skill": skill,
+        "min_level": int(text),
+        "experts": [
+            {
+                "agent": e.agent, "name": e.name, "level": e.level,
+                "state": e.availability.state.value,
+                "available": e.availability.state is AgentState.AVAILABLE,
+                "on_duty": list(e.availability.on_duty),
+            }
+            for e in found
+        ],
+    })
+
+
 _PAGE = web.AppKey("page", str)
 
 
@@ -223,4 +276,8 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_delete("/api/agents/{agent}/focus", delete_focus)
     app.router.add_put("/api/cases/{number}", put_case)
     app.router.add_delete("/api/cases/{number}", delete_case)
+    app.router.add_get("/api/agents/{agent}/skills", get_skills)
+    app.router.add_put("/api/agents/{agent}/skills/{skill}", put_skill)
+    app.router.add_delete("/api/agents/{agent}/skills/{skill}", delete_skill)
+    app.router.add_get("/api/experts", experts)
     return app
