@@ -342,6 +342,12 @@ class Engine:
 
     async def status(self) -> tuple[list[GroupStatus], StoredState]:
         """Each hunt group's members and roster, and the stored state."""
+        groups, _, stored = await self.full_status()
+        return groups, stored
+
+    async def full_status(self) -> tuple[list[GroupStatus], list[GroupStatus], StoredState]:
+        """Hunt groups (members, on duty), skill queues (members, by ring level), and
+        the stored state, from one read of the PBX."""
         state = await self.read_state()
         now = self.clock.now()
         groups = [
@@ -352,7 +358,16 @@ class Engine:
             )
             for g in self.site.hunt_groups
         ]
-        return groups, state.stored
+        queues = [
+            GroupStatus(
+                q.id,
+                sorted((m for m in state.members if m.queue == q.id),
+                       key=lambda m: (m.level, m.agent)),
+                [],
+            )
+            for q in self.site.queues
+        ]
+        return groups, queues, state.stored
 
     # ---- skills (runtime edits over the site file) and the expert finder ----
 

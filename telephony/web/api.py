@@ -90,7 +90,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    groups, db = await engine.status()
+    groups, queues, db = await engine.full_status()
     now = engine.clock.now().timestamp()
     return web.json_response({
         "site": engine.site.site,
@@ -107,6 +107,18 @@ async def status(request: web.Request) -> web.Response:
                 ],
             }
             for g in groups
+        ],
+        "queues": [
+            {
+                "id": q.group,
+                "members": [
+                    {"agent": m.agent, "level": m.level, "paused": m.hold is not None,
+                     "hold": None if m.hold is None else m.hold.value,
+                     "hold_reason": m.hold_reason, "state": m.state.value}
+                    for m in q.members
+                ],
+            }
+            for q in queues
         ],
         "agents": [
             {

@@ -122,3 +122,14 @@ def test_the_skill_command_puts_the_level(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr("telephony.engine.client.request", fake_request)
     assert cli.main(["agent", "skill", "asa", "pension", "4"]) == 0
     assert seen == [("PUT", "/api/agents/asa/skills/pension", {"level": 4})]
+
+
+async def test_status_lists_skill_queue_members_by_ring_level(
+    client: Client, port: MemoryPort
+) -> None:
+    await client.put("/api/agents/bjorn/skills/pension", json={"level": 3})
+    status = await (await client.get("/api/status")).json()
+    [pension] = status["queues"]
+    assert [(m["agent"], m["level"]) for m in pension["members"]] == [("chen", 1), ("bjorn", 2)]
+    bjorn = next(a for a in status["agents"] if a["id"] == "bjorn")
+    assert bjorn["skills"] == {"unemployment": 4, "pension": 3}
