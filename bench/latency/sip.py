@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from telephony.testing.sipp import SippProcess, SippRun, free_udp_port
+from telephony.testing.sipp import (
+    LOCALHOST,
+    SippProcess,
+    SippRun,
+    free_media_port,
+    free_udp_port,
+)
 from telephony.testing.trace import Direction, SipMessage, TraceParser
 
 CALLER_SCENARIO = Path(__file__).with_name("caller.xml")
@@ -29,6 +35,7 @@ class PlannedCall:
     variant: Variant
     caller: str
     warmup: bool
+    pause_ms: int = 0  # wait before the INVITE (scenarios that read [field2])
 
 
 def plan_calls(variants: Sequence[Variant], rounds: int, warmup_rounds: int) -> list[PlannedCall]:
@@ -52,8 +59,11 @@ def plan_calls(variants: Sequence[Variant], rounds: int, warmup_rounds: int) -> 
 
 
 def injection_file(calls: Iterable[PlannedCall]) -> str:
-    """SIPp -inf text: field0 = number dialled, field1 = caller number."""
-    return "SEQUENTIAL\n" + "".join(f"{c.variant.number};{c.caller};\n" for c in calls)
+    """SIPp -inf text: field0 = number dialled, field1 = caller number, field2 = pause
+    before the INVITE in ms (ignored by scenarios that do not read it)."""
+    return "SEQUENTIAL\n" + "".join(
+        f"{c.variant.number};{c.caller};{c.pause_ms};\n" for c in calls
+    )
 
 
 def parse_time(stamp: str) -> datetime:
@@ -116,13 +126,29 @@ def agent_side(traces: Iterable[Sequence[SipMessage]]) -> dict[str, datetime]:
 
 
 class Caller:
-    """One SIPp UAC placing every planned call, one at a time (-l 1)."""
+    """One SIPp UAC placing every planned call, one at a time (-l 1).
 
-    def __init__(self, workdir: Path, remote: str, *, hold_ms: int, gap_ms: int) -> None:
+    `scenario` is the caller scenario ({{HOLD_MS}} and {{GAP_MS}} are filled in);
+    `local_host` the address SIPp binds (a trunk recognised by address needs one of
+    its own).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        remote: str,
+        *,
+        hold_ms: int,
+        gap_ms: int,
+        scenario: Path = CALLER_SCENARIO,
+        local_host: str = LOCALHOST,
+    ) -> None:
         self.workdir = workdir
         self.remote = remote
         self.hold_ms = hold_ms
         self.gap_ms = gap_ms
+        self.scenario = scenario
+        self.local_host = local_host
         self._process: SippProcess | None = None
 
     @property
@@ -133,19 +159,20 @@ class Caller:
 
     async def run(self, calls: Sequence[PlannedCall], timeout: float) -> int | None:
         """Place the calls; SIPp's exit code, or None if it had to be stopped."""
-        scenario = CALLER_SCENARIO.read_text()
+        scenario = self.scenario.read_text()
         scenario = scenario.replace("{{HOLD_MS}}", str(self.hold_ms))
         scenario = scenario.replace("{{GAP_MS}}", str(self.gap_ms))
         self._process = process = SippProcess(
             SippRun(
                 name="caller",
                 scenario=scenario,
-                local_port=free_udp_port(),
+                local_port=free_udp_port(self.local_host),
                 remote=self.remote,
                 calls=len(calls),
-                media_port=free_udp_port(),
+                media_port=free_media_port(host=self.local_host),
                 injection=injection_file(calls),
                 extra_args=("-l", "1", "-r", "100", "-recv_timeout", "15000"),
+                local_host=self.local_host,
             ),
             self.workdir,
         )
