@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from telephony.config.fields import ID_RE, shown
 from telephony.config.models import Site
+from telephony.engine.callbacks import CallbackDialler, earliest
 from telephony.port import (
     Change,
     ChangeKind,
@@ -140,6 +141,7 @@ class Engine:
         # The site file is the truth at start; edits over the API live until the engine
         # stops (the PBX holds the membership they lead to, not the skills).
         self._skills: dict[str, dict[str, int]] = {a.id: dict(a.skills) for a in site.agents}
+        self._callbacks = CallbackDialler(site, port)
 
     def __repr__(self) -> str:
         running = self._task is not None and not self._task.done()
@@ -245,6 +247,11 @@ class Engine:
             if queues is not None:
                 return commands  # the deadline stays the last full sync's
             self._deadline = next_wakeup(self.site, now, state.stored)
+            if self.site.queues:
+                # The PBX reports neither a new request nor an agent coming free to a
+                # skill queue: the dialler asks for another round while anything waits.
+                done = await self._callbacks.run(state.members, state.stored, now)
+                self._deadline = earliest(self._deadline, done.next_check)
             if self._leaving:
                 # Belt and braces: a missed end-of-call event costs a minute, not a shift.
                 soon = now + _LEAVING_RECHECK

@@ -15,7 +15,7 @@ from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import Hold, Member, MemberState, SetHold, SetLevel
 from telephony.port.memory import MemoryPort
 from telephony.routing.clock import ManualClock
-from telephony.routing.state import OverrideAction
+from telephony.routing.state import OverrideAction, callback_key
 
 DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
 SITE = load_site(DEMO, {})
@@ -217,3 +217,36 @@ async def test_a_restricted_sync_keeps_members_leaving_elsewhere_in_mind(
     await engine.set_skill("bjorn", "pension", 4)
     port.set_state("asa", MemberState.IDLE)
     await until(lambda: "asa" not in port.entries("intake"))
+
+
+
+@pytest.fixture
+async def dialling(port: MemoryPort) -> AsyncIterator[Engine]:
+    """An engine on the demo site with a trunk to call out through."""
+    trunk = SITE.trunks[0].model_copy(update={"dial_host": "127.0.0.2"})
+    engine = Engine(SITE.model_copy(update={"trunks": [trunk]}), port, ManualClock(MONDAY_9))
+    yield engine
+    await engine.stop()
+
+
+async def test_a_callback_request_is_dialled_through_a_free_member_and_then_forgotten(
+    dialling: Engine, port: MemoryPort
+) -> None:
+    port.keys[callback_key("pension", "+46701239999")] = str(int(MONDAY_9.timestamp()) - 60)
+    await dialling.start()
+    await dialling.sync()  # the first sync made chen a member
+    assert port.callbacks == [("chen", "+46701239999", "pension")]
+    assert callback_key("pension", "+46701239999") not in port.keys
+
+
+async def test_a_callback_waits_while_every_member_is_on_a_call(
+    dialling: Engine, port: MemoryPort
+) -> None:
+    await dialling.start()
+    port.set_state("chen", MemberState.ON_CALL)
+    port.keys[callback_key("pension", "+46701239998")] = str(int(MONDAY_9.timestamp()))
+    await dialling.sync()
+    assert port.callbacks == []
+    port.set_state("chen", MemberState.IDLE)
+    await dialling.sync()
+    assert port.callbacks == [("chen", "+46701239998", "pension")]
