@@ -144,6 +144,14 @@ def _focus_body(args: argparse.Namespace) -> dict[str, object]:
     return {}
 
 
+def _transfer_body(args: argparse.Namespace) -> dict[str, object]:
+    body: dict[str, object] = {"to": args.to, "mode": "attended" if args.attended else "blind",
+                               "urgent": args.urgent}
+    if args.skill is not None:
+        body["skill"] = args.skill
+    return body
+
+
 def _seg(value: str) -> str:
     # One path segment: "intake/agents/x" or "+46 70" must not change the route.
     return urllib.parse.quote(value, safe="")
@@ -273,6 +281,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     experts.set_defaults(func=_cmd_api, show=_experts_table, build=lambda a: (
         "GET", "/api/experts?" + urllib.parse.urlencode(
             {"skill": a.skill, "min_level": a.min_level}), None))
+
+    transfer = sub.add_parser("transfer", help="move the other party of AGENT's call to TO: "
+                              "agent:ID, queue:ID or hunt_group:ID")
+    transfer.add_argument("agent")
+    transfer.add_argument("to")
+    transfer.add_argument("--attended", action="store_true",
+                          help="AGENT talks to TO first; hanging up completes the transfer")
+    transfer.add_argument("--urgent", action="store_true",
+                          help="ring an agent even in focus (the urgent prefix)")
+    transfer.add_argument("--skill", help="the skill the caller needs (default: that of the "
+                          "skill queue the call came through)")
+    api_args(transfer)
+    transfer.set_defaults(func=_cmd_api, build=lambda a: (
+        "POST", f"/api/agents/{_seg(a.agent)}/transfer", _transfer_body(a)))
 
     case = sub.add_parser("case", help="link callers to the agent who owns their case")
     case_sub = case.add_subparsers(dest="case_command", required=True)

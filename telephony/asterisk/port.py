@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 
-from telephony.asterisk import astdb
+from telephony.asterisk import astdb, transfer
 from telephony.asterisk.ami import (
     AmiAuthError,
     AmiClient,
@@ -263,10 +263,10 @@ class AsteriskPort:
         return _Watch(self.client.subscribe(on_event, names=_WATCHED))
 
     async def calls(self) -> tuple[LiveCall, ...]:
-        raise PbxRefused("listing calls: not built yet")
+        return await transfer.calls(self.client, self.site)
 
     async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
-        raise PbxRefused("transfers: not built yet")
+        await transfer.transfer(self.client, self.site, call, number, attended=attended)
 
     async def call_back(self, agent: str, caller: str, queue: str) -> None:
         raise PbxRefused("callbacks: not built yet")

@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from telephony.config.models import Site
-from telephony.freeswitch import names
+from telephony.freeswitch import names, transfer
 from telephony.freeswitch.esl import (
     ClientEvent,
     Disconnected,
@@ -498,10 +498,10 @@ class FreeswitchPort:
         ))
 
     async def calls(self) -> tuple[LiveCall, ...]:
-        raise PbxRefused("listing calls: not built yet")
+        return await transfer.calls(self.client, self.site)
 
     async def transfer(self, call: LiveCall, number: str, *, attended: bool) -> None:
-        raise PbxRefused("transfers: not built yet")
+        await transfer.transfer(self.client, self.site, call, number, attended=attended)
 
     async def call_back(self, agent: str, caller: str, queue: str) -> None:
         raise PbxRefused("callbacks: not built yet")

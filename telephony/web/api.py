@@ -9,6 +9,8 @@ Routes:
 - `GET  /api/agents/{agent}/skills`; `PUT /api/agents/{agent}/skills/{skill}` with
   `{"level": 1-5}`; `DELETE /api/agents/{agent}/skills/{skill}` (live, until restart)
 - `GET  /api/experts?skill=NAME[&min_level=N]`
+- `POST /api/agents/{agent}/transfer` with `{"to": "agent:ID"|"queue:ID"|"hunt_group:ID",
+  "mode": "blind"|"attended", "urgent": false, "skill": null}` (`telephony.web.transfers`)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from telephony.config.models import NUMBER_RE
 from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
+from telephony.web import transfers
 
 ENGINE = web.AppKey("engine", Engine)
 
@@ -268,6 +271,14 @@ async def experts(request: web.Request) -> web.Response:
     })
 
 
+async def transfer(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    body = await _json_body(request)
+    return await transfers.handle(
+        engine.site, engine.port, engine, request.match_info["agent"], body
+    )
+
+
 _PAGE = web.AppKey("page", str)
 
 
@@ -292,4 +303,5 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_put("/api/agents/{agent}/skills/{skill}", put_skill)
     app.router.add_delete("/api/agents/{agent}/skills/{skill}", delete_skill)
     app.router.add_get("/api/experts", experts)
+    app.router.add_post("/api/agents/{agent}/transfer", transfer)
     return app
