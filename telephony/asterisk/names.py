@@ -16,7 +16,7 @@ unique across kinds):
 
 from __future__ import annotations
 
-from telephony.config.models import Agent
+from telephony.config.models import Agent, Trunk
 
 # Per-id contexts: prefix + id. Pairwise, none is a prefix of another.
 AGENT = "tel-agent-"
@@ -35,7 +35,10 @@ URGENT = "tel-urgent"
 MEMBER = "tel-member"
 STATE = "tel-state"
 HINTS = "tel-hints"
-FIXED_CONTEXTS = (FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS)
+# Where an originated call goes once the agent answered: dial a number out through a
+# trunk (callbacks). Reached only by AMI Originate, never from a phone's context.
+DIAL_OUT = "tel-dial-out"
+FIXED_CONTEXTS = (FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS, DIAL_OUT)
 
 # pjsip.conf: the one transport, next to the device and trunk sections.
 TRANSPORT = "tel-udp"
@@ -99,3 +102,16 @@ def mailbox(owner_id: str) -> str:
     across agents and hunt groups, so the id is the mailbox.
     """
     return f"{owner_id}@{MAILBOX_CONTEXT}"
+
+
+def trunk_contact(trunk: Trunk) -> str:
+    """The SIP URI of a trunk's far end (its AOR contact), where calls out go."""
+    host = trunk.dial_host or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"sip:{shown}:{trunk.dial_port}"
+
+
+def dial_out(number: str, trunk: Trunk) -> str:
+    """The Dial() target that calls a number through a trunk (the trunk's endpoint and
+    AOR share its id; PJSIP puts the number in the contact's user part)."""
+    return f"PJSIP/{number}@{trunk.id}"

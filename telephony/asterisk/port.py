@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 
-from telephony.asterisk import astdb, transfer
+from telephony.asterisk import astdb, callback, transfer
 from telephony.asterisk.ami import (
     AmiAuthError,
     AmiClient,
@@ -269,7 +269,7 @@ class AsteriskPort:
         await transfer.transfer(self.client, self.site, call, number, attended=attended)
 
     async def call_back(self, agent: str, caller: str, queue: str) -> None:
-        raise PbxRefused("callbacks: not built yet")
+        await callback.call_back(self.client, self.site, agent, caller, queue)
 
     async def close(self) -> None:
         if self._owns_client:

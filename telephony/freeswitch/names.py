@@ -16,7 +16,7 @@ directory, so it survives a restart): a neutral `Key(family, parts)` is realm
 
 from __future__ import annotations
 
-from telephony.config.models import Agent, Site
+from telephony.config.models import Agent, Site, Trunk
 from telephony.port.model import Family, Key
 
 # Per-id contexts: prefix + id. Pairwise, none is a prefix of another.
@@ -97,6 +97,14 @@ def dial_string(agent: Agent, site: Site) -> str:
     """The bridge target that rings every device of an agent at once (`,` = together);
     an unregistered device fails at once without holding up the others."""
     return ",".join(f"user/{device.id}@{domain(site)}" for device in agent.devices)
+
+
+def trunk_dial_string(trunk: Trunk, number: str) -> str:
+    """The bridge target that calls a number out through a trunk: straight to the
+    trunk's far end (`dial_host:dial_port`) from the site's one profile."""
+    host = trunk.dial_host or ""
+    shown = f"[{host}]" if ":" in host else host
+    return f"sofia/{PROFILE}/{number}@{shown}:{trunk.dial_port}"
 
 
 def location(key: Key) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from telephony.config.models import Site
 from telephony.freeswitch import names, transfer
+from telephony.freeswitch.callback import Callbacks
 from telephony.freeswitch.esl import (
     ClientEvent,
     Disconnected,
@@ -184,6 +185,7 @@ class FreeswitchPort:
         self._version: str | None = None  # the stamp the mirror is as of
         self._lock = asyncio.Lock()
         self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
+        self._callbacks = Callbacks(client, site)
 
     def __repr__(self) -> str:
         return f"<FreeswitchPort {self.client!r}>"
@@ -504,10 +506,11 @@ class FreeswitchPort:
         await transfer.transfer(self.client, self.site, call, number, attended=attended)
 
     async def call_back(self, agent: str, caller: str, queue: str) -> None:
-        raise PbxRefused("callbacks: not built yet")
+        await self._callbacks.call_back(agent, caller, queue)
 
     async def close(self) -> None:
         self._reconnected_sub.close()
+        await self._callbacks.close()
         if self._owns_client:
             await self.client.close()
 

@@ -1,0 +1,152 @@
+"""Callbacks on FreeSWITCH: one `bgapi originate` of the agent's devices, bridged on
+answer to the caller through the trunk.
+
+The agent's devices ring at once (the same `user/` targets the dialplan bridges to)
+for the agent's ring timeout, showing the caller's number. Once one answers, the
+agent's leg runs `bridge` to `sofia/<profile>/<caller>@<dial_host>:<dial_port>` with
+the skill queue's number as caller ID, and the two talk when the caller answers.
+
+mod_callcenter knows nothing of calls it did not place, so for the callback's length
+the agent's mod_callcenter state is `Receiving`: no queue or hunt-group call is
+offered to them meanwhile, and the engine reads them as busy, as Asterisk's device
+state shows an agent on a callback. A hangup hook on the agent's leg sets them back
+to `Waiting` when it ends, in FreeSWITCH itself, so an engine stopped meanwhile
+leaves no agent stuck.
+
+A bgapi job ends only when the originate does (the agent answered or gave up), so
+the job runs in the background and `call_back` returns once FreeSWITCH has created
+the agent's leg (`uuid_exists`), or refuses when the originate failed before that
+(no device registered, say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+
+from telephony.config.models import Site
+from telephony.freeswitch import names
+from telephony.freeswitch.esl import EslClient, EslConnectionError, EslError, EslTimeout
+from telephony.port import PbxRefused, PbxUnavailable
+from telephony.routing.callback import CALLER_RING_SECONDS, Outbound, outbound
+
+log = logging.getLogger(__name__)
+
+# mod_callcenter's agent states: offered no call while on a callback, and back after.
+ON_CALLBACK = "Receiving"
+FREE = "Waiting"
+
+STARTED_WITHIN = 5.0
+"""How long FreeSWITCH may take to create the agent's leg before the callback counts
+as not taken."""
+_POLL = 0.02
+
+
+def originate(site: Site, call: Outbound, legs: Sequence[str]) -> str:
+    """The originate command of a callback; the agent's device legs get the uuids
+    `legs`, one per device in the site's order (a `{}` uuid would be every leg's)."""
+    agent = call.agent.id
+    agent_vars = ",".join((
+        f"origination_caller_id_number={call.caller}",
+        f"origination_caller_id_name=Callback-{call.queue.id}",
+        f"originate_timeout={call.agent.ring_timeout}",
+        f"api_hangup_hook='callcenter_config agent set state {names.agent_name(agent)} {FREE}'",
+    ))
+    devices = ",".join(
+        f"[origination_uuid={leg}]user/{device.id}@{names.domain(site)}"
+        for leg, device in zip(legs, call.agent.devices, strict=True)
+    )
+    caller_vars = ",".join((
+        f"origination_caller_id_number={call.queue.number}",
+        f"origination_caller_id_name={call.queue.number}",
+        f"originate_timeout={CALLER_RING_SECONDS}",
+    ))
+    target = names.trunk_dial_string(call.trunk, call.caller)
+    return f"originate {{{agent_vars}}}{devices} &bridge({{{caller_vars}}}{target})"
+
+
+class Callbacks:
+    """Places callbacks over one Event Socket client; `close()` drops the jobs."""
+
+    def __init__(self, client: EslClient, site: Site) -> None:
+        self.client = client
+        self.site = site
+        self._jobs: set[asyncio.Task[str]] = set()
+
+    def __repr__(self) -> str:
+        return f"<Callbacks jobs={len(self._jobs)}>"
+
+    async def call_back(self, agent: str, caller: str, queue: str) -> None:
+        """Ring the agent, then dial the caller out; returns once the agent's leg exists."""
+        try:
+            call = outbound(self.site, agent, caller, queue)
+        except ValueError as exc:
+            raise PbxRefused(f"callback: {exc}") from None
+        legs = [str(uuid.uuid4()) for _ in call.agent.devices]
+        await self._set_state(agent, ON_CALLBACK)
+        job = asyncio.create_task(self._run(call, legs), name=f"callback-{agent}")
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        try:
+            async with asyncio.timeout(STARTED_WITHIN):
+                while not job.done():
+                    # A leg exists once its device is being rung; an unregistered
+                    # device's leg never does.
+                    for leg in legs:
+                        if await self._api(f"uuid_exists {leg}") == "true":
+                            return
+                    await asyncio.sleep(_POLL)
+        except TimeoutError:
+            for leg in legs:
+                with contextlib.suppress(PbxRefused):  # no such leg: nothing to stop
+                    await self._api(f"uuid_kill {leg}")
+            raise PbxUnavailable(
+                f"callback of {caller} through {agent}: no call to the agent within "
+                f"{STARTED_WITHIN:g} s"
+            ) from None
+        why = job.result()  # over already: answered at once, or failed before ringing
+        if why:
+            raise PbxRefused(f"callback of {caller} through {agent}: {why}")
+
+    async def _run(self, call: Outbound, legs: Sequence[str]) -> str:
+        """The originate, to its end: "" once the agent answered, else why not."""
+        limit = call.agent.ring_timeout + STARTED_WITHIN + 10
+        try:
+            result = await self.client.bgapi(
+                originate(self.site, call, legs), timeout=limit, check=False
+            )
+        except EslError as exc:
+            result = f"-ERR {exc}"
+        if result.startswith("+OK"):
+            log.info("callback of %s: %s answered", call.caller, call.agent.id)
+            return ""
+        why = result.strip().removeprefix("-ERR").strip() or "no answer"
+        log.info("callback of %s: %s did not answer (%s)", call.caller, call.agent.id, why)
+        try:
+            # The hook runs only on a leg that existed; this also covers one that never did.
+            await self._set_state(call.agent.id, FREE)
+        except (PbxRefused, PbxUnavailable) as exc:
+            log.warning("callback of %s: %s", call.caller, exc)
+        return why
+
+    async def _set_state(self, agent: str, state: str) -> None:
+        await self._api(f"callcenter_config agent set state {names.agent_name(agent)} {state}")
+
+    async def _api(self, command: str) -> str:
+        try:
+            body = await self.client.api(command, check=False)
+        except (EslConnectionError, EslTimeout) as exc:
+            raise PbxUnavailable(f"{command.split(' ', 1)[0]}: {exc}") from exc
+        except EslError as exc:
+            raise PbxRefused(str(exc)) from exc
+        if body.startswith(("-ERR", "-USAGE")):
+            raise PbxRefused(f"{command!r} refused: {body.strip()}")
+        return body.strip()
+
+    async def close(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
