@@ -136,6 +136,19 @@ def _experts_table(result: dict[str, object]) -> str:
                      for r in rows)
 
 
+def _callbacks_table(result: dict[str, object]) -> str:
+    waiting = result.get("callbacks")
+    if not isinstance(waiting, list) or not waiting:
+        return "nobody is waiting to be called back"
+    rows = [("queue", "caller", "joined", "waiting")] + [
+        (str(c["queue"]), str(c["caller"]), str(c["joined"]), f"{c['waiting_seconds']} s")
+        for c in waiting
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
 def _focus_body(args: argparse.Namespace) -> dict[str, object]:
     if args.until is not None:
         return {"until": args.until}
@@ -295,6 +308,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     api_args(transfer)
     transfer.set_defaults(func=_cmd_api, build=lambda a: (
         "POST", f"/api/agents/{_seg(a.agent)}/transfer", _transfer_body(a)))
+
+    waiting = sub.add_parser("callbacks", help="callers waiting to be called back, oldest "
+                             "first")
+    api_args(waiting)
+    waiting.set_defaults(func=_cmd_api, show=_callbacks_table, build=lambda a: (
+        "GET", "/api/callbacks", None))
 
     case = sub.add_parser("case", help="link callers to the agent who owns their case")
     case_sub = case.add_subparsers(dest="case_command", required=True)

@@ -11,6 +11,8 @@ Routes:
 - `GET  /api/experts?skill=NAME[&min_level=N]`
 - `POST /api/agents/{agent}/transfer` with `{"to": "agent:ID"|"queue:ID"|"hunt_group:ID",
   "mode": "blind"|"attended", "urgent": false, "skill": null}` (`telephony.web.transfers`)
+- `GET  /api/callbacks`: callers waiting to be called back, oldest first
+  (`telephony.web.callbacks`)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from telephony.config.models import NUMBER_RE
 from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
-from telephony.web import transfers
+from telephony.web import callbacks, transfers
 
 ENGINE = web.AppKey("engine", Engine)
 
@@ -279,6 +281,10 @@ async def transfer(request: web.Request) -> web.Response:
     )
 
 
+async def callback_list(request: web.Request) -> web.Response:
+    return await callbacks.listing(request.app[ENGINE])
+
+
 _PAGE = web.AppKey("page", str)
 
 
@@ -304,4 +310,5 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_delete("/api/agents/{agent}/skills/{skill}", delete_skill)
     app.router.add_get("/api/experts", experts)
     app.router.add_post("/api/agents/{agent}/transfer", transfer)
+    app.router.add_get("/api/callbacks", callback_list)
     return app

@@ -1,0 +1,31 @@
+"""`GET /api/callbacks`: the callers waiting to be called back, oldest first.
+
+A request stays listed from the moment the caller pressed the skill queue's callback
+key until the PBX took the callback (the engine then deletes it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from telephony.engine.engine import Engine
+from telephony.routing.callback import requests
+
+
+async def listing(engine: Engine) -> web.Response:
+    """Each request: queue, caller, when they joined (ISO 8601, UTC) and how long ago."""
+    state = await engine.read_state()
+    now = engine.clock.now().timestamp()
+    return web.json_response({
+        "callbacks": [
+            {
+                "queue": r.queue,
+                "caller": r.caller,
+                "joined": datetime.fromtimestamp(r.joined, UTC).isoformat(),
+                "waiting_seconds": max(0, int(now) - r.joined),
+            }
+            for r in requests(state.stored.callbacks)
+        ],
+    })
