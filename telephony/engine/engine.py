@@ -222,12 +222,14 @@ class Engine:
         async with self._lock:
             now = self.clock.now()
             state = await self.read_state(queues)
-            wants = desired(self.site, now, state.stored)
+            groups = {g.id for g in self.site.hunt_groups}
+            # A sync of skill queues alone skips the rosters (every hunt group's shifts).
+            wants = (desired(self.site, now, state.stored)
+                     if queues is None or queues & groups else {})
             reach = self._reach(state, now)
-            skill_wants = skills.desired(self.site, self._skills, reach, state.members)
+            skill_wants = skills.desired(self.site, self._skills, reach, state.members, queues)
             if queues is not None:
                 wants = {k: w for k, w in wants.items() if k[0] in queues}
-                skill_wants = {k: w for k, w in skill_wants.items() if k[0] in queues}
             commands = plan(self.site, wants, state.members, state.stored, now)
             commands += skills.plan(self.site, skill_wants, state.members, self._skills, reach)
             # Known before the commands go out, so the end of a call that ends meanwhile

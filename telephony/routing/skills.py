@@ -12,7 +12,7 @@ reads the PBX, calls `desired()` and `plan()`, and hands the commands to the por
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from telephony.config.models import Site, SkillQueue
@@ -66,8 +66,10 @@ def desired(
     skills: Skills,
     reach: Mapping[str, Reach],
     members: Sequence[Member],
+    queues: Collection[str] | None = None,
 ) -> dict[tuple[str, str], SkillWant]:
-    """Who should be in each skill queue now, at which ring level, keyed by (queue, agent).
+    """Who should be in each skill queue (or in `queues`) now, at which ring level,
+    keyed by (queue, agent).
 
     An agent held by someone else in a queue stays (the engine never undoes another
     tool's pause) but does not count when ranking, as they cannot be rung.
@@ -75,6 +77,8 @@ def desired(
     held = {(m.queue, m.agent) for m in members if m.hold is Hold.EXTERNAL}
     wants: dict[tuple[str, str], SkillWant] = {}
     for queue in site.queues:
+        if queues is not None and queue.id not in queues:
+            continue
         able = {
             agent: level for agent, level in qualified(queue, skills).items()
             if reach.get(agent, Reach(True, False)).reachable
