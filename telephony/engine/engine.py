@@ -142,6 +142,8 @@ class Engine:
         # stops (the PBX holds the membership they lead to, not the skills).
         self._skills: dict[str, dict[str, int]] = {a.id: dict(a.skills) for a in site.agents}
         self._callbacks = CallbackDialler(site, port)
+        self.started = False
+        """True once `start()` has read the PBX and put it right for the first time."""
 
     def __repr__(self) -> str:
         running = self._task is not None and not self._task.done()
@@ -162,6 +164,7 @@ class Engine:
             self._watch = None
             raise
         self._task = asyncio.create_task(self._run(), name="telephony-engine")
+        self.started = True
 
     async def stop(self) -> None:
         if self._watch is not None:

@@ -90,6 +90,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def health(request: web.Request) -> web.Response:
+    # The API opens before the engine's first sync (a taken port fails at once); until
+    # that sync is done the PBX may not hold what the site says yet.
+    if not request.app[ENGINE].started:
+        return web.json_response({"ok": False, "error": "starting"}, status=503)
     return web.json_response({"ok": True})
 
 

@@ -61,3 +61,14 @@ async def test_a_change_the_pbx_refuses_is_a_503(
     port.refuse_next()
     response = await client.put("/api/agents/asa/focus", json={"minutes": 30})
     assert response.status == 503
+
+
+async def test_health_says_starting_until_the_engines_first_sync(port: MemoryPort) -> None:
+    engine = Engine(load_site(demo_site_path(), {}), port, ManualClock(MONDAY_9))
+    async with TestClient(TestServer(make_app(engine), host="127.0.0.1")) as client:
+        before = await client.get("/api/health")
+        assert (before.status, await before.json()) == (503, {"ok": False, "error": "starting"})
+        await engine.start()
+        after = await client.get("/api/health")
+        assert (after.status, await after.json()) == (200, {"ok": True})
+    await engine.stop()
