@@ -6,6 +6,8 @@ last>` and the key `<last part>`:
 - `telephony/focus/<agent>` = focus end (the dialplan compares it with `${EPOCH}`)
 - `telephony/case/<caller number>` = agent
 - `telephony/override/<group>/<agent>` `member` | `pause` = manual change
+- `telephony/callback/<queue>/<caller number>` = when the caller joined the skill
+  queue (Unix seconds): written by the dialplan when the caller pressed the callback key
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ ROOT = "telephony"
 # The families the dialplan reads directly.
 FOCUS = f"{ROOT}/{Family.FOCUS.value}"
 CASE = f"{ROOT}/{Family.CASE.value}"
+# The family the dialplan writes.
+CALLBACK = f"{ROOT}/{Family.CALLBACK.value}"
 
 _FAMILIES = {f.value: f for f in Family}
 

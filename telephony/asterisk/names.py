@@ -26,7 +26,11 @@ HUNT = "tel-hunt-"
 TRY_HUNT = "tel-try-hunt-"
 QUEUE = "tel-queue-"
 TRY_QUEUE = "tel-try-queue-"
-PER_ID_PREFIXES = (AGENT, TRY_AGENT, ALLOW, HUNT, TRY_HUNT, QUEUE, TRY_QUEUE)
+CALLBACK = "tel-callback-"
+PER_ID_PREFIXES = (AGENT, TRY_AGENT, ALLOW, HUNT, TRY_HUNT, QUEUE, TRY_QUEUE, CALLBACK)
+
+# queuerules.conf: a skill queue's ring levels (penalty rules), one rule per queue.
+LEVELS_RULE = "tel-levels-"
 
 FROM_INTERNAL = "tel-from-internal"
 FROM_TRUNK = "tel-from-trunk"
@@ -43,7 +47,7 @@ FIXED_CONTEXTS = (FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HIN
 # pjsip.conf: the one transport, next to the device and trunk sections.
 TRANSPORT = "tel-udp"
 
-# The voicemail.conf context holding every mailbox (agents' and hunt groups').
+# The voicemail.conf context holding every mailbox (agents', hunt groups' and queues').
 MAILBOX_CONTEXT = "telephony"
 
 
@@ -78,6 +82,18 @@ def try_queue_context(queue_id: str) -> str:
     return TRY_QUEUE + queue_id
 
 
+def callback_context(queue_id: str) -> str:
+    """Where app_queue sends a caller who pressed the skill queue's callback key (the
+    queue's `context=`: the key is a one-digit extension there)."""
+    return CALLBACK + queue_id
+
+
+def levels_rule(queue_id: str) -> str:
+    """The queuerules.conf rule that lets a skill queue's next level join the ringing
+    every `level_wait` seconds."""
+    return LEVELS_RULE + queue_id
+
+
 def member_interface(agent: Agent) -> str:
     """The queue member interface the engine adds for an agent.
 
@@ -96,10 +112,10 @@ def state_interface(agent: Agent) -> str:
 
 
 def mailbox(owner_id: str) -> str:
-    """The voicemail box of an agent or hunt group, as VoiceMail() names it.
+    """The voicemail box of an agent, hunt group or skill queue, as VoiceMail() names it.
 
     Mailbox names are compared literally (no `-` or pattern rules) and ids are unique
-    across agents and hunt groups, so the id is the mailbox.
+    across agents, hunt groups and queues, so the id is the mailbox.
     """
     return f"{owner_id}@{MAILBOX_CONTEXT}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 
-from telephony.asterisk import astdb, callback, transfer
+from telephony.asterisk import astdb, callback, registrations, transfer
 from telephony.asterisk.ami import (
     AmiAuthError,
     AmiClient,
@@ -65,14 +65,17 @@ _REASON = {Hold.LEAVING: LEAVING_REASON, Hold.MANUAL: MANUAL_REASON}
 # FullyBooted: AMI lets a login in before Asterisk has loaded its modules (QueueStatus
 # is then "Invalid/unknown command"); Asterisk sends this event to a session once it
 # has booted (at once if it already had), so the engine re-reads then too.
+# ContactStatus: a device registered, went away or changed reachability (skill queues
+# ring only registered agents); never raised by a call.
 AMI_EVENTS: frozenset[str | EventFilter] = frozenset({
-    "QueueMemberAdded", "QueueMemberRemoved", "FullyBooted",
+    "QueueMemberAdded", "QueueMemberRemoved", "FullyBooted", registrations.CONTACT_EVENT,
     EventFilter("QueueMemberStatus", header="PausedReason", starts_with=LEAVING_REASON),
     EventFilter("QueueMemberPause", header="PausedReason", starts_with=LEAVING_REASON),
 })
 _MEMBERSHIP = frozenset({"QueueMemberAdded", "QueueMemberRemoved"})
 _WATCHED = _MEMBERSHIP | {
     "QueueMemberStatus", "QueueMemberPause", "Reconnected", "Disconnected", "FullyBooted",
+    registrations.CONTACT_EVENT,
 }
 
 # app_queue's device states (AST_DEVICE_*), in neutral words.
@@ -142,6 +145,7 @@ class AsteriskPort:
         self.client = client
         self._owns_client = owns_client
         self._agents = {a.id: a for a in site.agents}
+        self._device_agents = {d.id: a.id for a in site.agents for d in a.devices}
 
     def __repr__(self) -> str:
         return f"<AsteriskPort {self.client!r}>"
@@ -190,6 +194,7 @@ class AsteriskPort:
                 if isinstance(e, QueueMember)
             )
             tree = await self.client.db_get_tree(astdb.ROOT)
+            devices = await registrations.registered_devices(self.client)
         except (AmiConnectionError, AmiTimeout) as exc:
             raise PbxUnavailable(str(exc)) from exc
         except AmiError as exc:
@@ -199,7 +204,10 @@ class AsteriskPort:
             key = astdb.key_of(path)
             if key is not None:
                 keys[key] = value
-        return Snapshot(members, keys)
+        registered = None if devices is None else frozenset(
+            self._device_agents[d] for d in devices if d in self._device_agents
+        )
+        return Snapshot(members, keys, registered)
 
     async def apply(self, command: Command) -> None:
         action, headers = self._action(command)
@@ -259,6 +267,10 @@ class AsteriskPort:
                     else ChangeKind.MEMBER_STATE
                 )
                 on_change(Change(kind, event.queue, event.member_name))
+            elif event.name == registrations.CONTACT_EVENT:
+                agent = self._device_agents.get(registrations.contact_aor(event))
+                if agent is not None:
+                    on_change(Change(ChangeKind.REGISTRATION, agent=agent))
 
         return _Watch(self.client.subscribe(on_event, names=_WATCHED))
 

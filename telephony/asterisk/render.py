@@ -1,4 +1,5 @@
-"""Render a site to Asterisk configuration: pjsip, extensions, queues, manager, voicemail.
+"""Render a site to Asterisk configuration: pjsip, extensions, queues, queue rules,
+manager, voicemail.
 
 The dialplan decides every call from state the engine keeps in Asterisk (AstDB keys
 under `telephony/`), so a call never waits on the engine and still works while it is
@@ -24,7 +25,17 @@ from telephony.config.models import (
 )
 from telephony.render.templates import environment
 
-FILES = ("pjsip.conf", "extensions.conf", "queues.conf", "manager.conf", "voicemail.conf")
+FILES = (
+    "pjsip.conf", "extensions.conf", "queues.conf", "queuerules.conf", "manager.conf",
+    "voicemail.conf",
+)
+
+# A skill queue's deepest level: `level` runs 1-5, app_queue penalties 0-4.
+MAX_PENALTY = 4
+
+# A plain caller number, the only kind a callback request is stored for (REGEX()
+# syntax: no backslash, which Asterisk's config parser would eat).
+PLAIN_NUMBER = "^[+]?[0-9]{1,20}$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,55 @@ def _steps(steps: list[FallbackStep], owner_id: str) -> list[_Step]:
     return out
 
 
+def penalty_steps(queue: SkillQueue) -> list[tuple[int, int]]:
+    """(seconds after the caller joined, penalty) for each level below the first: level
+    n (penalty n-1) joins the ringing (n-1) x level_wait seconds in. Empty when
+    level_wait is 0: then every level rings at once.
+
+    A step raises both QUEUE_MAX_PENALTY (who may ring) and QUEUE_RAISE_PENALTY (lower
+    penalties count as this one): app_queue rings only the lowest penalty among the
+    members free to answer, so without the raise a level would ring only when every
+    level before it is busy, not alongside them."""
+    if queue.level_wait == 0:
+        return []
+    return [(queue.level_wait * n, n) for n in range(1, MAX_PENALTY + 1)]
+
+
+def skill_queue_options(queue: SkillQueue) -> list[str]:
+    """queues.conf lines of a skill queue beyond those of every queue."""
+    lines: list[str] = []
+    if penalty_steps(queue):
+        lines.append(f"defaultrule={names.levels_rule(queue.id)}")
+    if queue.callback_key is not None:
+        lines += [
+            "; The callback key: app_queue leaves to this context when it is an extension there.",
+            f"context={names.callback_context(queue.id)}",
+        ]
+    return lines
+
+
+def skill_queue_entry(queue: SkillQueue, here: str) -> list[str]:
+    """The dialplan steps that put a caller into a skill queue (from priority 1, as
+    `1,App` / `n,App`), in the context `here`; the caller comes back at `left`."""
+    apps: list[str] = []
+    if queue.callback_key is not None:
+        apps += [
+            "Set(TEL_JOINED=${EPOCH}) ; a callback request keeps when the caller joined",
+            f"Set(TEL_LEFT={here},s,left) ; where a caller who cannot be called back goes on",
+            "Answer() ; a key (RFC 4733 or SIP INFO) needs an answered call",
+        ]
+    if penalty_steps(queue):
+        # Both set here: a rule changes only the variables the dialplan set.
+        apps.append(
+            "MSet(QUEUE_MAX_PENALTY=0,QUEUE_RAISE_PENALTY=0) ; level 1 first, "
+            f"then {names.levels_rule(queue.id)} in queuerules.conf"
+        )
+    else:
+        apps.append(f"Set(QUEUE_RAISE_PENALTY={MAX_PENALTY}) ; every level at once")
+    apps.append(f"Queue({queue.id},r,,,{queue.max_wait})")
+    return [f"{'1' if i == 0 else 'n'},{app}" for i, app in enumerate(apps)]
+
+
 def sip_bind(site: Site) -> str:
     """The transport's bind address: an IPv6 address goes in brackets before the port."""
     host = site.pbx.sip_host
@@ -78,6 +138,11 @@ def render(site: Site) -> dict[str, str]:
         "dial_string": dial_string,
         "agent_steps": {a.id: _steps(a.fallback, a.id) for a in site.agents},
         "group_steps": {g.id: _steps(g.fallback, g.id) for g in site.hunt_groups},
+        "queue_steps": {q.id: _steps(q.fallback, q.id) for q in site.queues},
+        "penalty_steps": penalty_steps,
+        "skill_queue_entry": skill_queue_entry,
+        "skill_queue_options": skill_queue_options,
+        "plain_number": PLAIN_NUMBER,
         "queue_name": _queue_name,
         "db": astdb,
         "names": names,

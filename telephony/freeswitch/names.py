@@ -8,10 +8,14 @@ dial string.
 
 What the engine keeps in FreeSWITCH lives in mod_db (sqlite under the state
 directory, so it survives a restart): a neutral `Key(family, parts)` is realm
-`telephony_<family>` and key `<parts joined by ".">`. The dialplan reads two realms:
+`telephony_<family>` and key `<parts joined by ".">`. The dialplan reads two realms
+and writes one:
 
 - `telephony_focus` `<agent>` = focus end (Unix seconds, `0` until turned off)
 - `telephony_case` `<caller number>` = the agent who owns the caller's case
+- `telephony_callback` `<queue>.<caller number>` = when the caller joined the skill
+  queue (Unix seconds): a caller who pressed the callback key, listed in the mod_db
+  group `telephony_callback.<queue>`
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ AGENT = "tel-agent-"
 TRY_AGENT = "tel-try-agent-"
 TRY_HUNT = "tel-try-hunt-"
 TRY_QUEUE = "tel-try-queue-"
-PER_ID_PREFIXES = (AGENT, TRY_AGENT, TRY_HUNT, TRY_QUEUE)
+CALLBACK = "tel-callback-"
+PER_ID_PREFIXES = (AGENT, TRY_AGENT, TRY_HUNT, TRY_QUEUE, CALLBACK)
 
 # Where authenticated devices land (the directory's user_context), where calls from
 # a trunk's address land (the SIP profile's context), and the numbers both reach.
@@ -45,6 +50,12 @@ VOICEMAIL_PROFILE = "default"
 REALM_PREFIX = "telephony_"
 FOCUS_REALM = REALM_PREFIX + Family.FOCUS.value
 CASE_REALM = REALM_PREFIX + Family.CASE.value
+# Written by the dialplan: `<queue>.<caller number>` = when the caller joined.
+CALLBACK_REALM = REALM_PREFIX + Family.CALLBACK.value
+# Every writer of the realms above stamps this key with a new token after a change, so
+# a reader reads everything again only when someone else wrote.
+META_REALM = REALM_PREFIX + "meta"
+VERSION_KEY = "version"
 
 
 def domain(site: Site) -> str:
@@ -80,6 +91,18 @@ def try_hunt_context(group_id: str) -> str:
 
 def try_queue_context(queue_id: str) -> str:
     return TRY_QUEUE + queue_id
+
+
+def callback_context(queue_id: str) -> str:
+    """Where a caller who left a skill queue goes first: a callback request is stored
+    there when they left with the callback key (run with execute_extension)."""
+    return CALLBACK + queue_id
+
+
+def callback_group(queue_id: str) -> str:
+    """The mod_db group listing the caller numbers with a callback request in a skill
+    queue: mod_db cannot list a realm, so this is how the port finds them."""
+    return f"{CALLBACK_REALM}.{queue_id}"
 
 
 def queue_name(queue_id: str) -> str:

@@ -5,11 +5,14 @@ Neutral words in, FreeSWITCH's out, and back:
 - A queue member is a mod_callcenter tier (queue, agent, level). mod_callcenter keeps
   tiers in its database across restarts but says nothing when one changes, so the
   port reads `callcenter_config tier list` on every snapshot and tracks its own
-  writes.
+  writes. A member of level n is a tier of level n - 1: a skill queue's tier rules
+  hold tier level L back until the caller has waited L x level_wait seconds, so
+  level 1 must be tier level 0 to ring at once.
 - A hold is not a tier state: mod_callcenter resets tier states at start and flips
   them around every call. Our holds are tiers taken away (mod_callcenter allows that
   mid-call: the bridge is the channels', not the tier's), remembered in mod_db (realm
-  `telephony_hold`, key `<agent>` = `queue:manual,queue:leaving`): the member stays
+  `telephony_hold`, key `<agent>` = `queue:manual,queue:leaving:2`, with the level the
+  tier comes back at when it is not 1): the member stays
   listed, held, and rings no one from that queue; a LEAVING one is taken out for good
   once mod_callcenter says the agent's call ended (agent-state-change). Someone else's
   hold is the agent's status `On Break` or `Logged Out`, which the engine never
@@ -20,10 +23,15 @@ Neutral words in, FreeSWITCH's out, and back:
   the dialplan reads. mod_db cannot list a realm and `db select` returns at most 255
   bytes, so the port keeps what it needs to find them again: manual overrides are
   packed per agent (`telephony_override/<agent>` = `group.kind=value;...`), and each
-  agent's case numbers are a mod_db group (`telephony_case.<agent>`). Everything is
-  read in one pipelined round and mirrored; every writer stamps `telephony_meta/version`
-  with a new token after a change, so a snapshot (which reads that one key beside the
-  tier and agent lists) reads everything again only when someone else wrote.
+  agent's case numbers are a mod_db group (`telephony_case.<agent>`). Callback
+  requests are the dialplan's: `telephony_callback/<queue>.<number>`, each queue's
+  callers listed in the group `telephony_callback.<queue>`. Everything is
+  read in one pipelined round and mirrored; every writer (the dialplan too) stamps
+  `telephony_meta/version` with a new token after a change, so a snapshot (which reads
+  that one key beside the tier and agent lists) reads everything again only when
+  someone else wrote.
+- Registered agents come from mod_sofia's registrations of the site's profile, and
+  `sofia::register`, `sofia::unregister` and `sofia::expire` events say they changed.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from telephony.config.models import Site
-from telephony.freeswitch import names, transfer
+from telephony.freeswitch import names, registrations, transfer
 from telephony.freeswitch.callback import Callbacks
 from telephony.freeswitch.esl import (
     ClientEvent,
@@ -74,11 +82,11 @@ from telephony.port import (
 log = logging.getLogger(__name__)
 
 CALLCENTER = "CUSTOM callcenter::info"
-ESL_EVENTS = (CALLCENTER,)
+ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS)
 
 HOLD_REALM = names.REALM_PREFIX + "hold"
-META_REALM = names.REALM_PREFIX + "meta"
-VERSION_KEY = "version"
+META_REALM = names.META_REALM
+VERSION_KEY = names.VERSION_KEY
 OVERRIDE_REALM = names.REALM_PREFIX + Family.OVERRIDE.value
 # mod_db's `db select` answers in a 256-byte buffer; longer values come back cut.
 MAX_VALUE = 255
@@ -142,18 +150,45 @@ def unpack_overrides(text: str) -> dict[tuple[str, str], str]:
     return out
 
 
-def pack_holds(held: dict[str, Hold]) -> str:
-    """One agent's holds as `queue:manual,queue:leaving` (ids hold no `:` or `,`)."""
-    return ",".join(f"{queue}:{hold.value}" for queue, hold in sorted(held.items()))
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One of our holds on a queue entry: a held entry has no tier, so the level its
+    tier comes back at is kept with the hold."""
+
+    hold: Hold
+    level: int = 1
 
 
-def unpack_holds(text: str) -> dict[str, Hold]:
-    """The inverse of pack_holds; only our own holds are read back."""
-    out: dict[str, Hold] = {}
+def tier_level(level: int) -> int:
+    """The tier level of a neutral level. mod_callcenter's tier rules hold back tier
+    level L until the caller has waited L x level_wait, so level 1 is tier level 0."""
+    return level - 1
+
+
+def neutral_level(tier: int) -> int:
+    """The neutral level of a tier level (the inverse of tier_level)."""
+    return tier + 1
+
+
+def pack_holds(held: dict[str, Held]) -> str:
+    """One agent's holds as `queue:manual,queue:leaving:2` (ids hold no `:` or `,`); a
+    level other than 1 follows the hold."""
+    return ",".join(
+        f"{queue}:{entry.hold.value}" + (f":{entry.level}" if entry.level != 1 else "")
+        for queue, entry in sorted(held.items())
+    )
+
+
+def unpack_holds(text: str) -> dict[str, Held]:
+    """The inverse of pack_holds; only our own holds are read back (a level that is not
+    one is read as 1: the hold matters more than where the tier comes back)."""
+    out: dict[str, Held] = {}
     for entry in text.split(","):
-        queue, _, word = entry.partition(":")
+        queue, _, rest = entry.partition(":")
+        word, _, level_text = rest.partition(":")
         if queue and word in (Hold.MANUAL.value, Hold.LEAVING.value):
-            out[queue] = Hold(word)
+            level = int(level_text) if level_text.isdigit() and 1 <= int(level_text) <= 5 else 1
+            out[queue] = Held(Hold(word), level)
     return out
 
 
@@ -180,7 +215,11 @@ class FreeswitchPort:
         self._focus: dict[str, str] = {}
         self._cases: dict[str, str] = {}
         self._overrides: dict[str, dict[tuple[str, str], str]] = {}
-        self._holds: dict[str, dict[str, Hold]] = {}
+        self._holds: dict[str, dict[str, Held]] = {}
+        # Callback requests the dialplan stored, by (queue, caller number).
+        self._callback_requests: dict[tuple[str, str], str] = {}
+        self._skill_queues = sorted(q.id for q in site.queues)
+        self._devices = {d.id: a.id for a in site.agents for d in a.devices}
         self._position = {a.id: i + 1 for i, a in enumerate(site.agents)}
         self._version: str | None = None  # the stamp the mirror is as of
         self._lock = asyncio.Lock()
@@ -299,6 +338,24 @@ class FreeswitchPort:
             n: owner for n, owner in zip(numbers, owners, strict=True)
             if n in listed.get(owner, ())
         }
+        self._callback_requests = await self._load_callback_requests()
+
+    async def _load_callback_requests(self) -> dict[tuple[str, str], str]:
+        """The callback requests the dialplan stored: each skill queue's mod_db group
+        lists its callers, the realm holds when each joined (a listed caller without a
+        request, left by an interrupted write or delete, is ignored)."""
+        queues = self._skill_queues
+        lists = await asyncio.gather(
+            *(self._group("call", names.callback_group(q)) for q in queues)
+        )
+        wanted = sorted({
+            (queue, number) for queue, text in zip(queues, lists, strict=True)
+            for number in text.split(",") if number
+        })
+        values = await asyncio.gather(
+            *(self._db_select(names.CALLBACK_REALM, f"{q}.{n}") for q, n in wanted)
+        )
+        return {entry: value for entry, value in zip(wanted, values, strict=True) if value}
 
     @staticmethod
     def _case_group(agent: str) -> str:
@@ -313,6 +370,8 @@ class FreeswitchPort:
         for agent, entries in self._overrides.items():
             for (group, kind), value in entries.items():
                 keys[Key(Family.OVERRIDE, (group, agent, kind))] = value
+        for (queue, number), value in self._callback_requests.items():
+            keys[Key(Family.CALLBACK, (queue, number))] = value
         return keys
 
     # -- the port
@@ -323,10 +382,11 @@ class FreeswitchPort:
         listings = (["callcenter_config tier list"] if queues is None else
                     [f"callcenter_config queue list tiers {q}" for q in sorted(wanted)])
         async with self._lock:
-            agent_text, tier_texts, _ = await asyncio.gather(
+            agent_text, tier_texts, _, registered = await asyncio.gather(
                 self._api("callcenter_config agent list"),
                 asyncio.gather(*(self._api(listing) for listing in listings)),
                 self._refresh(),
+                self._registered(),
             )
         agents = {
             row["name"]: _Agent(row.get("status", ""), row.get("state", ""))
@@ -342,10 +402,18 @@ class FreeswitchPort:
                 if queue not in wanted:
                     continue
                 members.append(Member(
-                    queue, agent, f"held:{queue}:{agent}", hold=hold,
-                    state=_state(agents.get(agent)),
+                    queue, agent, f"held:{queue}:{agent}", hold=hold.hold,
+                    state=_state(agents.get(agent)), level=hold.level,
                 ))
-        return Snapshot(tuple(members), self._keys())
+        return Snapshot(tuple(members), self._keys(), registered)
+
+    async def _registered(self) -> frozenset[str] | None:
+        """The agents with a device registered now (None: the profile is not running)."""
+        text = await self._api(f"sofia xmlstatus profile {names.PROFILE} reg")
+        devices = registrations.registered_devices(text)
+        if devices is None:
+            return None
+        return frozenset(self._devices[d] for d in devices if d in self._devices)
 
     def _member(self, tier: _Tier, agent: _Agent | None) -> Member:
         away = agent is not None and agent.status in _AWAY
@@ -353,7 +421,7 @@ class FreeswitchPort:
             tier.queue, tier.agent, f"tier:{tier.queue}:{tier.agent}",
             hold=Hold.EXTERNAL if away else None,
             state=_state(agent),
-            level=tier.level,
+            level=neutral_level(tier.level),
             hold_reason=agent.status if agent is not None and away else "",
         )
 
@@ -367,7 +435,9 @@ class FreeswitchPort:
         """Carry out one command; True when it changed what mod_db holds for us."""
         if isinstance(command, Join):
             if command.hold is not None:
-                await self._set_held(command.agent, command.queue, command.hold)
+                await self._set_held(
+                    command.agent, command.queue, Held(command.hold, command.level)
+                )
                 return True
             await self._tier_add(command.queue, command.agent, command.level)
             return False
@@ -381,7 +451,14 @@ class FreeswitchPort:
             return await self._set_hold(command)
         if isinstance(command, SetLevel):
             if command.ref.startswith("held:"):
-                raise PbxRefused(f"{command.agent} is held in {command.queue}: no tier to move")
+                # No tier to move: the level comes back with the tier.
+                held = self._holds.get(command.agent, {}).get(command.queue)
+                if held is None:
+                    raise PbxRefused(f"{command.agent} is not held in {command.queue}")
+                await self._set_held(
+                    command.agent, command.queue, Held(held.hold, command.level)
+                )
+                return True
             await self._tier_level(command.queue, command.agent, command.level)
             return False
         if isinstance(command, PutKey):
@@ -391,13 +468,17 @@ class FreeswitchPort:
         return True
 
     async def _tier_level(self, queue: str, agent: str, level: int) -> None:
-        result = await self._api(f"callcenter_config tier set level {queue} {agent} {level}")
+        result = await self._api(
+            f"callcenter_config tier set level {queue} {agent} {tier_level(level)}"
+        )
         if not result.startswith("+OK"):
             raise PbxRefused(f"tier set level {queue} {agent}: {result.strip()}")
 
     async def _tier_add(self, queue: str, agent: str, level: int) -> None:
         position = self._position.get(agent, len(self._position) + 1)
-        result = await self._api(f"callcenter_config tier add {queue} {agent} {level} {position}")
+        result = await self._api(
+            f"callcenter_config tier add {queue} {agent} {tier_level(level)} {position}"
+        )
         if not result.startswith("+OK"):
             raise PbxRefused(f"tier add {queue} {agent} refused: {result.strip()}")
 
@@ -408,20 +489,34 @@ class FreeswitchPort:
 
     async def _set_hold(self, command: SetHold) -> bool:
         if command.ref.startswith("held:"):
+            before = self._holds.get(command.agent, {}).get(command.queue, Held(Hold.MANUAL))
             if command.hold is None:
-                # Released: ring the agent from this queue again.
-                await self._tier_add(command.queue, command.agent, 1)
-            await self._set_held(command.agent, command.queue, command.hold)
+                # Released: ring the agent from this queue again, at the level kept.
+                await self._tier_add(command.queue, command.agent, before.level)
+                await self._set_held(command.agent, command.queue, None)
+            else:
+                await self._set_held(
+                    command.agent, command.queue, Held(command.hold, before.level)
+                )
             return True
         if command.hold is None:
             return False  # a tier is never held: nothing to release
-        # Record first, then stop the calls from this queue; the call in progress is the
-        # channels' and goes on.
-        await self._set_held(command.agent, command.queue, command.hold)
+        # Record first (with the tier's level, for when it comes back), then stop the
+        # calls from this queue; the call in progress is the channels' and goes on.
+        level = await self._tier_level_of(command.queue, command.agent)
+        await self._set_held(command.agent, command.queue, Held(command.hold, level))
         await self._tier_del(command.queue, command.agent)
         return True
 
-    async def _set_held(self, agent: str, queue: str, hold: Hold | None) -> None:
+    async def _tier_level_of(self, queue: str, agent: str) -> int:
+        """The neutral level of an agent's tier in a queue (1 when there is none)."""
+        rows = parse_rows(await self._api(f"callcenter_config queue list tiers {queue}"))
+        for row in rows:
+            if row.get("agent") == agent:
+                return neutral_level(_int(row.get("level", "0")))
+        return 1
+
+    async def _set_held(self, agent: str, queue: str, hold: Held | None) -> None:
         held = dict(self._holds.get(agent, {}))
         if hold is None:
             held.pop(queue, None)
@@ -454,6 +549,12 @@ class FreeswitchPort:
             self._cases[number] = value
             if before is not None and before != value:
                 await self._group("delete", self._case_group(before), number)
+        elif key.family is Family.CALLBACK:
+            queue, number = key.parts
+            # The index first, as the dialplan writes it.
+            await self._group("insert", names.callback_group(queue), number)
+            await self._db_put(names.CALLBACK_REALM, f"{queue}.{number}", value)
+            self._callback_requests[(queue, number)] = value
         else:
             group, agent, kind = key.parts
             entries = dict(self._overrides.get(agent, {}))
@@ -472,6 +573,13 @@ class FreeswitchPort:
             await self._db_delete(names.CASE_REALM, number)
             if owner is not None:
                 await self._group("delete", self._case_group(owner), number)
+        elif key.family is Family.CALLBACK:
+            queue, number = key.parts
+            self._callback_requests.pop((queue, number), None)
+            # The request first: the index may list a number without one, never the
+            # reverse.
+            await self._db_delete(names.CALLBACK_REALM, f"{queue}.{number}")
+            await self._group("delete", names.callback_group(queue), number)
         else:
             group, agent, kind = key.parts
             entries = dict(self._overrides.get(agent, {}))
@@ -492,11 +600,17 @@ class FreeswitchPort:
                 if self.client.state is ConnectionState.CLOSED:
                     on_change(Change(ChangeKind.GONE))
             elif isinstance(event, Event):
+                device = registrations.registration_device(event)
+                if device is not None:
+                    if device in self._devices:
+                        on_change(Change(ChangeKind.REGISTRATION, agent=self._devices[device]))
+                    return
                 for change in _changes(event):
                     on_change(change)
 
         return _Watch(self.client.subscribe(
-            on_event, names=[CALLCENTER, "Reconnected", "Disconnected"]
+            on_event,
+            names=[CALLCENTER, *registrations.REGISTRATION_EVENTS, "Reconnected", "Disconnected"],
         ))
 
     async def calls(self) -> tuple[LiveCall, ...]:

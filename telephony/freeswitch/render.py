@@ -48,6 +48,10 @@ FILES = (
 
 # What a caller waiting in a queue hears: a ringback tone (no sound files needed).
 QUEUE_TONE = "tone_stream://%(2000,4000,440,480);loops=-1"
+# What a caller hears once their callback request is stored: two short beeps.
+CALLBACK_TONE = "tone_stream://%(200,100,880);loops=2"
+# A plain caller number, the only kind a callback request is stored for.
+PLAIN_NUMBER = r"^\+?[0-9]{1,20}$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,69 @@ def _steps(steps: list[FallbackStep], owner_id: str, site: Site) -> list[Action]
                               f"{names.mailbox_domain(site)} {owner_id}"))
     out.append(Action("transfer", f"s XML {names.END}"))
     return out
+
+
+def _entry_vars(queue: HuntGroup | SkillQueue) -> str:
+    """What a caller takes into a queue (one multiset): hung up after an answered call,
+    the ring time mod_callcenter's call to an agent exports, and for a skill queue with
+    a callback key the key (mod_callcenter leaves on it, setting cc_exit_key) and the
+    time the caller joined (the callback request's value)."""
+    words = [
+        "hangup_after_bridge=true",
+        f"tel_ring_timeout={queue.ring_timeout}",
+        "cc_export_vars=tel_ring_timeout",
+    ]
+    if isinstance(queue, SkillQueue) and queue.callback_key is not None:
+        # cc_exit_key emptied: a key pressed in an earlier queue of the call is not this one.
+        words += [
+            f"cc_exit_keys={queue.callback_key}", "cc_exit_key=", "tel_joined=${strepoch()}",
+        ]
+    return " ".join(words)
+
+
+def _after_queue(queue: HuntGroup | SkillQueue) -> list[Action]:
+    """What runs as soon as a caller left a skill queue with a callback key: the
+    callback context stores the request (and ends the call) when they left on the key,
+    else returns at once."""
+    if isinstance(queue, SkillQueue) and queue.callback_key is not None:
+        return [Action("execute_extension", f"s XML {names.callback_context(queue.id)}")]
+    return []
+
+
+def _tier_rules(queue: HuntGroup | SkillQueue) -> dict[str, str]:
+    """mod_callcenter's tier rules: a skill queue's levels join the ringing one after
+    another, tier level L once the caller has waited L x level_wait seconds (whatever
+    the levels before it are doing), so the port puts a member of level n at tier
+    level n - 1. A hunt group (or a skill queue without level_wait) offers every level
+    at once, the levels only ordering the agents."""
+    if isinstance(queue, SkillQueue) and queue.level_wait > 0:
+        return {
+            "tier-rules-apply": "true",
+            "tier-rule-wait-second": str(queue.level_wait),
+            "tier-rule-wait-multiply-level": "true",
+            "tier-rule-no-agent-no-wait": "false",
+        }
+    return {
+        "tier-rules-apply": "false",
+        "tier-rule-wait-second": "0",
+        "tier-rule-wait-multiply-level": "false",
+        "tier-rule-no-agent-no-wait": "true",
+    }
+
+
+def _strategy(queue: HuntGroup | SkillQueue) -> str:
+    """mod_callcenter's strategy for a queue.
+
+    Under tier rules its round-robin would hold a caller back: it looks first at the
+    agents after the one last offered a call, on that agent's level, and a level not
+    yet allowed ends the search. Once a level-2 member took a call, the next caller
+    would wait level_wait before anyone rang and then ring level 2 before level 1. A
+    skill queue with levels therefore takes turns by longest idle, which walks the
+    levels in order (tests/pbx/test_skill_queues.py)."""
+    name = callcenter_strategy(queue.strategy.value)
+    if name == "round-robin" and _tier_rules(queue)["tier-rules-apply"] == "true":
+        return "longest-idle-agent"
+    return name
 
 
 def _wrapup(agent: Agent, site: Site) -> int:
@@ -144,11 +211,17 @@ def render(site: Site) -> dict[str, str]:
         "dial_string": lambda agent: names.dial_string(agent, site),
         "agent_steps": {a.id: _steps(a.fallback, a.id, site) for a in site.agents},
         "group_steps": {g.id: _steps(g.fallback, g.id, site) for g in site.hunt_groups},
-        "queue_end": _steps([], "", site),
+        "queue_steps": {q.id: _steps(q.fallback, q.id, site) for q in site.queues},
+        "entry_vars": _entry_vars,
+        "after_queue": _after_queue,
+        "tier_rules": _tier_rules,
+        "callback_queues": [q for q in site.queues if q.callback_key is not None],
+        "callback_tone": CALLBACK_TONE,
+        "plain_number": PLAIN_NUMBER,
         "queues": queues,
         "queue_contexts": [(names.try_hunt_context(g.id), g) for g in site.hunt_groups]
         + [(names.try_queue_context(q.id), q) for q in site.queues],
-        "strategy": lambda q: callcenter_strategy(q.strategy.value),
+        "strategy": _strategy,
         "wrapup": lambda agent: _wrapup(agent, site),
         "queue_tone": QUEUE_TONE,
         "trunk_networks": [_cidr(m) for t in site.trunks for m in t.match_ip],

@@ -66,8 +66,8 @@ def test_a_damaged_site_is_refused_cleanly_or_renders(data: dict[str, Any]) -> N
         assert all(p.message for p in exc.problems)
         return
     files = render(site)
-    assert set(files) == {"pjsip.conf", "extensions.conf", "queues.conf", "manager.conf",
-                          "voicemail.conf"}
+    assert set(files) == {"pjsip.conf", "extensions.conf", "queues.conf", "queuerules.conf",
+                          "manager.conf", "voicemail.conf"}
     for text in files.values():
         text.encode("utf-8")
     notes(site, datetime(2026, 1, 1, tzinfo=UTC))

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from telephony.asterisk import astdb
-from telephony.asterisk.ami.events import Message, QueueMember, parse_event
-from telephony.asterisk.port import LEAVING_REASON, MANUAL_REASON, AsteriskPort, member_of
+from telephony.asterisk import astdb, registrations
+from telephony.asterisk.ami.events import Event, Message, QueueMember, parse_event
+from telephony.asterisk.port import (
+    AMI_EVENTS,
+    LEAVING_REASON,
+    MANUAL_REASON,
+    AsteriskPort,
+    member_of,
+)
 from telephony.config import Site, load_site
 from telephony.port.model import (
     DeleteKey,
@@ -115,3 +121,22 @@ def test_commands_become_the_app_queue_and_astdb_actions(site: Site) -> None:
     assert port._action(DeleteKey(Key(Family.CASE, ("+4670",)), "unlink")) == (
         "DBDel", {"Family": "telephony/case", "Key": "+4670"}
     )
+
+
+def contact(**headers: str) -> Event:
+    """A PJSIPShowContacts entry as Asterisk 22 lists it (the fields used here)."""
+    fields = {"ObjectType": "contact", "ObjectName": "bjorn-soft;@83cb03d96ed31955",
+              "Endpoint": "bjorn-soft", "Status": "NonQualified"}
+    fields.update(headers)
+    return parse_event(Message.from_headers(("Event", "ContactList"), *fields.items()))
+
+
+def test_a_contacts_aor_is_its_object_name_before_the_hash() -> None:
+    assert registrations.contact_aor(contact()) == "bjorn-soft"
+    status = parse_event(Message.from_headers(
+        ("Event", "ContactStatus"), ("AOR", "asa-desk"), ("ContactStatus", "Created")))
+    assert registrations.contact_aor(status) == "asa-desk"
+
+
+def test_registration_changes_reach_the_engine_through_its_event_filter() -> None:
+    assert registrations.CONTACT_EVENT in AMI_EVENTS

@@ -117,7 +117,7 @@ def test_mailboxes_live_in_a_domain_no_phone_authenticates_against(
     directory = xml(fs_data, "directory.xml")
     [mailboxes] = [d for d in directory.iter("domain") if d.get("name") == "mailboxes.fund-demo"]
     assert sorted(u.get("id") or "" for u in mailboxes.iter("user")) == [
-        "asa", "bjorn", "chen", "intake"]
+        "asa", "bjorn", "chen", "intake", "pension"]
     assert not list(mailboxes.iter("param"))  # no passwords: never a SIP user
     profile = {p.get("name"): p.get("value") for p in xml(fs_data, "sofia.conf.xml").iter("param")}
     assert profile["force-register-domain"] == "fund-demo"
@@ -178,11 +178,23 @@ def test_a_strategy_freeswitch_honours_reaches_its_queue(
     fs_data: dict[str, Any], strategy: str
 ) -> None:
     fs_data["hunt_groups"][0]["strategy"] = strategy
-    fs_data["queues"][0]["strategy"] = strategy
+    fs_data["queues"][0].update(strategy=strategy, level_wait=0)
     queues = {q.get("name"): {p.get("name"): p.get("value") for p in q.iter("param")}
               for q in xml(fs_data, "callcenter.conf.xml").iter("queue")}
     assert queues["intake"]["strategy"] == STRATEGIES[strategy]
     assert queues["pension"]["strategy"] == STRATEGIES[strategy]
+
+
+@pytest.mark.parametrize("strategy", ["rrmemory", "rrordered"])
+def test_a_skill_queue_with_levels_takes_turns_by_longest_idle(
+    fs_data: dict[str, Any], strategy: str
+) -> None:
+    # mod_callcenter's round-robin looks at the level of the agent last offered a call
+    # first, and under tier rules a level not yet allowed ends its search.
+    fs_data["hunt_groups"][0]["strategy"] = strategy
+    fs_data["queues"][0]["strategy"] = strategy
+    assert callcenter_queue(fs_data, "pension")["strategy"] == "longest-idle-agent"
+    assert callcenter_queue(fs_data, "intake")["strategy"] == "round-robin"
 
 
 @pytest.mark.parametrize("strategy", sorted(REFUSED))
@@ -398,3 +410,98 @@ def test_quotes_are_escaped_too(fs_data: dict[str, Any]) -> None:
     directory = ET.fromstring(render(site.model_copy(update={"agents": [agent]}))[
         "directory.xml"])
     assert 'Say "hi" & <co>' in [v.get("value") for v in directory.iter("variable")]
+
+
+def callcenter_queue(data: dict[str, Any], name: str) -> dict[str, str | None]:
+    [queue] = [q for q in xml(data, "callcenter.conf.xml").iter("queue") if q.get("name") == name]
+    return {p.get("name") or "": p.get("value") for p in queue.iter("param")}
+
+
+def test_a_skill_queues_levels_join_the_ringing_one_after_another_by_tier_rules(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["queues"][0]["level_wait"] = 25
+    pension = callcenter_queue(fs_data, "pension")
+    assert (pension["tier-rules-apply"], pension["tier-rule-wait-second"]) == ("true", "25")
+    assert pension["tier-rule-wait-multiply-level"] == "true"  # tier level L after L x 25 s
+    # Waiting is by time alone, not only when the level before has nobody logged in.
+    assert pension["tier-rule-no-agent-no-wait"] == "false"
+
+
+def test_hunt_groups_and_a_skill_queue_without_level_wait_offer_every_level_at_once(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["queues"][0]["level_wait"] = 0
+    for name in ("intake", "pension"):
+        assert callcenter_queue(fs_data, name)["tier-rules-apply"] == "false"
+
+
+def test_after_max_wait_a_skill_queue_overflows_along_its_fallback(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["queues"][0]["fallback"] = [{"hunt_group": "intake"}, "voicemail"]
+    entry = extension(xml(fs_data, "dialplan.xml"), names.FROM_TRUNK, "queue-pension")
+    assert [a for a in actions(entry) if a[0] != "log"][1:] == [
+        ("callcenter", "pension"),
+        ("set", "tel_last=${cc_cancel_reason}"),
+        ("execute_extension", "s XML tel-try-hunt-intake"),
+        ("answer", ""),
+        ("voicemail", "default mailboxes.fund-demo pension"),
+        ("transfer", "s XML tel-end"),
+    ]
+
+
+def test_the_callback_key_is_an_exit_key_and_the_caller_takes_the_join_time_along(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["trunks"][0]["dial_host"] = "198.51.100.7"
+    fs_data["queues"][0]["callback_key"] = "#"
+    dialplan = xml(fs_data, "dialplan.xml")
+    for element in (extension(dialplan, names.FROM_TRUNK, "queue-pension"),
+                    extension(dialplan, names.try_queue_context("pension"), "queue")):
+        assert actions(element)[:4] == [
+            ("multiset", ("hangup_after_bridge=true tel_ring_timeout=15 "
+                          "cc_export_vars=tel_ring_timeout cc_exit_keys=# cc_exit_key= "
+                          "tel_joined=${strepoch()}")),
+            ("callcenter", "pension"),
+            ("set", "tel_last=${cc_cancel_reason}"),
+            ("execute_extension", "s XML tel-callback-pension"),
+        ]
+
+
+def test_a_plain_caller_who_left_on_the_key_is_stored_indexed_and_hung_up(
+    fs_data: dict[str, Any]
+) -> None:
+    fs_data["trunks"][0]["dial_host"] = "198.51.100.7"
+    fs_data["queues"][0]["callback_key"] = "5"
+    callback = extension(xml(fs_data, "dialplan.xml"), names.callback_context("pension"),
+                         "callback")
+    key, number = callback.iter("condition")
+    assert (key.get("field"), key.get("expression"), key.get("break")) == (
+        "${cc_exit_key}", "^.$", None)  # no key pressed: back to the fallback at once
+    assert (number.get("field"), number.get("expression")) == (
+        "caller_id_number", r"^\+?[0-9]{1,20}$")
+    stored = actions(number)
+    assert stored[:3] == [
+        ("group", "insert:telephony_callback.pension:${caller_id_number}"),
+        ("db", "insert/telephony_callback/pension.${caller_id_number}/${tel_joined}"),
+        ("db", "insert/telephony_meta/version/${create_uuid()}"),
+    ]
+    assert stored[-1] == ("hangup", "NORMAL_CLEARING")
+    assert ("set", "tel_last=NO_CALLBACK") in actions(number, "anti-action")
+    realm, key_name = names.location(Key(Family.CALLBACK, ("pension", "+46701234567")))
+    assert (realm, key_name) == ("telephony_callback", "pension.+46701234567")
+
+
+def test_without_a_callback_key_no_exit_key_is_set(fs_data: dict[str, Any]) -> None:
+    dialplan = xml(fs_data, "dialplan.xml")
+    entry = extension(dialplan, names.FROM_TRUNK, "queue-pension")
+    assert "cc_exit_keys" not in actions(entry)[0][1]
+    assert not [c for c in dialplan.iter("context")
+                if (c.get("name") or "").startswith(names.CALLBACK)]
+
+
+def test_keys_are_taken_as_sip_info_as_well_as_rfc_2833(fs_data: dict[str, Any]) -> None:
+    [profile] = xml(fs_data, "sofia.conf.xml").iter("profile")
+    params = {p.get("name"): p.get("value") for p in profile.iter("param")}
+    assert params["liberal-dtmf"] == "true"

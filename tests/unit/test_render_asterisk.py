@@ -75,3 +75,116 @@ def test_no_secret_in_extensions_or_queues(demo_data: dict[str, Any]) -> None:
     files = rendered(demo_data)
     for name in ("extensions.conf", "queues.conf", "voicemail.conf"):
         assert "demo-asa-soft" not in files[name]
+
+
+def skill_queue(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The demo site with its skill queue changed by `fields`."""
+    data["queues"][0].update(fields)
+    return data
+
+
+def context(ext: str, name: str) -> list[str]:
+    """The lines of one extensions.conf context, comments dropped."""
+    block = ext.split(f"\n[{name}]\n", 1)[1].split("\n[", 1)[0]
+    return [line.split(" ;", 1)[0] for line in block.splitlines() if line and line[0] != ";"]
+
+
+def test_each_level_of_a_skill_queue_joins_the_ringing_level_wait_later(
+    demo_data: dict[str, Any]
+) -> None:
+    files = rendered(skill_queue(demo_data, level_wait=25))
+    rules = files["queuerules.conf"].split("[tel-levels-pension]\n", 1)[1]
+    # The maximum goes up a level, and the levels before are raised to it: app_queue
+    # rings only the lowest penalty among those free, so the levels ring alike.
+    assert rules.startswith(
+        "penaltychange => 25,1,,1\npenaltychange => 50,2,,2\npenaltychange => 75,3,,3\n"
+        "penaltychange => 100,4,,4\n"
+    )
+    assert "\ndefaultrule=tel-levels-pension\n" in files["queues.conf"]
+    for name in ("tel-queue-pension", "tel-try-queue-pension"):
+        lines = context(files["extensions.conf"], name)
+        assert lines[:2] == [  # a rule changes only what the dialplan set
+            "exten => s,1,MSet(QUEUE_MAX_PENALTY=0,QUEUE_RAISE_PENALTY=0)",
+            " same => n,Queue(pension,r,,,300)",
+        ]
+
+
+def test_a_skill_queue_without_level_wait_rings_every_level_at_once(
+    demo_data: dict[str, Any]
+) -> None:
+    files = rendered(skill_queue(demo_data, level_wait=0))
+    assert "tel-levels-pension" not in files["queuerules.conf"]
+    assert "defaultrule" not in files["queues.conf"]
+    for name in ("tel-queue-pension", "tel-try-queue-pension"):
+        lines = context(files["extensions.conf"], name)
+        assert lines[:2] == [  # every penalty counts as the highest: all ring alike
+            "exten => s,1,Set(QUEUE_RAISE_PENALTY=4)", " same => n,Queue(pension,r,,,300)"]
+
+
+def test_a_caller_waits_for_later_levels_rather_than_leaving_a_skill_queue(
+    demo_data: dict[str, Any]
+) -> None:
+    queues = rendered(demo_data)["queues.conf"]
+    pension = queues.split("[pension]\n", 1)[1]
+    assert "\njoinempty=paused,invalid,unavailable\n" in pension
+    assert "\nleavewhenempty=paused,invalid,unavailable\n" in pension
+    intake = queues.split("[intake]\n", 1)[1].split("\n[", 1)[0]
+    assert "\njoinempty=paused,penalty,invalid,unavailable\n" in intake  # hunt groups as before
+    assert "\nshared_lastcall=yes\n" in queues  # wrap-up counts across queues
+
+
+def test_after_max_wait_a_skill_queue_overflows_along_its_fallback(
+    demo_data: dict[str, Any]
+) -> None:
+    data = skill_queue(demo_data, max_wait=45, fallback=[{"hunt_group": "intake"}, "voicemail"])
+    files = rendered(data)
+    lines = context(files["extensions.conf"], "tel-queue-pension")
+    assert lines[1:5] == [
+        " same => n,Queue(pension,r,,,45)",
+        " same => n(left),Set(TEL_LAST=${QUEUESTATUS})",
+        " same => n,Gosub(tel-try-hunt-intake,s,1)",
+        ' same => n,GotoIf($["${GOSUB_RETVAL}" = "ANSWER"]?done)',
+    ]
+    assert " same => n,VoiceMail(pension@telephony,u)" in lines
+    assert "\npension => 0000,Pension questions\n" in files["voicemail.conf"]
+
+
+def test_a_skill_queue_as_a_fallback_step_rings_that_queue_alone(
+    demo_data: dict[str, Any]
+) -> None:
+    data = skill_queue(demo_data, fallback=[{"hunt_group": "intake"}])
+    demo_data["agents"][0]["fallback"] = [{"queue": "pension"}]
+    lines = context(rendered(data)["extensions.conf"], "tel-try-queue-pension")
+    assert lines[-1] == " same => n(left),Return(${QUEUESTATUS})"
+    assert not [line for line in lines if "Gosub" in line]
+
+
+def test_the_callback_key_leaves_the_queue_and_stores_a_plain_number_with_the_join_time(
+    demo_data: dict[str, Any]
+) -> None:
+    demo_data["trunks"][0]["dial_host"] = "198.51.100.7"
+    files = rendered(skill_queue(demo_data, callback_key="*"))
+    pension = files["queues.conf"].split("[pension]\n", 1)[1]
+    assert "\ncontext=tel-callback-pension\n" in pension
+    entry = context(files["extensions.conf"], "tel-queue-pension")
+    assert entry[:3] == [
+        "exten => s,1,Set(TEL_JOINED=${EPOCH})",
+        " same => n,Set(TEL_LEFT=tel-queue-pension,s,left)",
+        " same => n,Answer()",
+    ]
+    callback = context(files["extensions.conf"], "tel-callback-pension")
+    assert callback[0] == (
+        'exten => *,1,GotoIf(${REGEX("^[+]?[0-9]{1,20}$" ${CALLERID(num)})}?store)')
+    assert " same => n,Goto(${TEL_LEFT})" in callback  # not a plain number: overflow
+    assert (" same => n(store),Set(DB(telephony/callback/pension/${CALLERID(num)})"
+            "=${TEL_JOINED})") in callback
+    assert callback[-1] == " same => n,Hangup()"
+
+
+def test_without_a_callback_key_the_queue_neither_answers_nor_leaves_on_a_key(
+    demo_data: dict[str, Any]
+) -> None:
+    files = rendered(demo_data)
+    assert "context=" not in files["queues.conf"].split("[pension]\n", 1)[1]
+    assert "tel-callback-" not in files["extensions.conf"]
+    assert "Answer()" not in "\n".join(context(files["extensions.conf"], "tel-queue-pension"))
