@@ -31,13 +31,15 @@ Neutral words in, FreeSWITCH's out, and back:
   that one key beside the tier and agent lists) reads everything again only when
   someone else wrote.
 - Registered agents come from mod_sofia's registrations of the site's profile, and
-  `sofia::register`, `sofia::unregister` and `sofia::expire` events say they changed.
+  `sofia::register`, `sofia::unregister` and `sofia::expire` events say they changed;
+  the list read is kept until they do (and read again for a second after).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -95,6 +97,11 @@ MAX_CASES_PER_AGENT = 250
 
 # What the Event Socket answers for an api command that wrote nothing.
 _NO_OUTPUT = "-ERR no reply"
+
+# Registrations read are kept while no device registered, left or expired since, and
+# are read again until a second after one did: mod_sofia raises sofia::expire before it
+# deletes the registration, so a read right after that event may still list it.
+REGISTRATION_SETTLE = 1.0
 
 # mod_callcenter's agent states, in neutral words.
 _STATES = {
@@ -225,6 +232,14 @@ class FreeswitchPort:
         self._lock = asyncio.Lock()
         self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
         self._callbacks = Callbacks(client, site)
+        # The agents registered as last read, and when that read began; a site's
+        # thousands of registrations cost FreeSWITCH tens of ms to list, every snapshot.
+        self._registered_read: tuple[float, frozenset[str] | None] | None = None
+        self._registrations_changed = time.monotonic()
+        heard = set(registrations.REGISTRATION_EVENTS) <= client.events or "ALL" in client.events
+        self._registration_sub = client.subscribe(
+            self._on_registration, names=[*registrations.REGISTRATION_EVENTS, "Reconnected"]
+        ) if heard else None
 
     def __repr__(self) -> str:
         return f"<FreeswitchPort {self.client!r}>"
@@ -407,13 +422,24 @@ class FreeswitchPort:
                 ))
         return Snapshot(tuple(members), self._keys(), registered)
 
+    def _on_registration(self, event: ClientEvent) -> None:
+        # A registration changed, or FreeSWITCH may have restarted: read them again.
+        self._registrations_changed = time.monotonic()
+
     async def _registered(self) -> frozenset[str] | None:
         """The agents with a device registered now (None: the profile is not running)."""
+        read = self._registered_read
+        if (self._registration_sub is not None and read is not None
+                and read[0] >= self._registrations_changed + REGISTRATION_SETTLE):
+            return read[1]
+        began = time.monotonic()
         text = await self._api(f"sofia xmlstatus profile {names.PROFILE} reg")
         devices = registrations.registered_devices(text)
-        if devices is None:
-            return None
-        return frozenset(self._devices[d] for d in devices if d in self._devices)
+        agents = None if devices is None else frozenset(
+            self._devices[d] for d in devices if d in self._devices
+        )
+        self._registered_read = (began, agents)
+        return agents
 
     def _member(self, tier: _Tier, agent: _Agent | None) -> Member:
         away = agent is not None and agent.status in _AWAY
@@ -624,6 +650,8 @@ class FreeswitchPort:
 
     async def close(self) -> None:
         self._reconnected_sub.close()
+        if self._registration_sub is not None:
+            self._registration_sub.close()
         await self._callbacks.close()
         if self._owns_client:
             await self.client.close()

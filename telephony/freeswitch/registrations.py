@@ -7,7 +7,7 @@ raises `sofia::expire`). A device's SIP user name is its device id.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import re
 
 from telephony.freeswitch.esl import Event
 
@@ -17,21 +17,18 @@ REGISTRATION_EVENTS = (
 )
 
 
+# One registration's user, as `<sip-auth-user>` or as the user part of `<user>`. Read by
+# a scan, not an XML tree: a site's thousands of registrations parse in a fraction of
+# the time, and only site device ids (no markup in them) are looked up in the result.
+_USER = re.compile(r"<sip-auth-user>([^<@]+)</sip-auth-user>|<user>([^<@]+)@")
+
+
 def registered_devices(xml_text: str) -> frozenset[str] | None:
     """The SIP user names with a registration in `sofia xmlstatus profile <p> reg`
     output, or None when the output is not that list (the profile is not running)."""
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError:
+    if "<profile" not in xml_text:
         return None
-    users: set[str] = set()
-    for registration in root.iter("registration"):
-        user = registration.findtext("sip-auth-user") or ""
-        if not user:
-            user = (registration.findtext("user") or "").partition("@")[0]
-        if user:
-            users.add(user)
-    return frozenset(users)
+    return frozenset(a or b for a, b in _USER.findall(xml_text))
 
 
 _SUBCLASSES = frozenset(name.partition(" ")[2] for name in REGISTRATION_EVENTS)
