@@ -331,8 +331,14 @@ async def cleanup(side: Side, queues: list[str], agents: list[str], site: Site,
     print(f"[{side.kind}] cleaning up ...", flush=True)
     removed = await side.purge(queues, agents if side.kind == "freeswitch" else ())
     gone = await register_all(site, workdir, sip_port, rate=500, expires=0, timeout=60.0)
+    devices = frozenset(d.id for a in site.agents for d in a.devices)
+    left = await side.registered(devices)
+    deadline = time.monotonic() + 10.0
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        left = await side.registered(devices)
     print(f"[{side.kind}] removed {removed} members, un-registered {gone.devices} devices "
-          f"(SIPp exit {gone.exit_code})", flush=True)
+          f"(SIPp exit {gone.exit_code}; still listed by the PBX: {left})", flush=True)
 
 
 def observer_words(kind: str) -> str:

@@ -34,13 +34,17 @@ async def register_all(
     credentials = [
         (d.username, d.password.get_secret_value()) for a in site.agents for d in a.devices
     ]
+    local_port = free_udp_port()
+    # Generated passwords only: a ";" or "]" in one would break the CSV line.
     csv = "SEQUENTIAL\n" + "".join(
-        f"{u};{expires};[authentication username={u} password={p}]\n" for u, p in credentials
+        f"{u};{expires};[authentication username={u} password={p}];"
+        + (f"<sip:{u}@{LOCALHOST}:{local_port}>" if expires else "*") + "\n"
+        for u, p in credentials
     )
     run = SippRun(
         name="register" if expires else "unregister",
         scenario=SCENARIO.read_text(),
-        local_port=free_udp_port(),
+        local_port=local_port,
         remote=f"{LOCALHOST}:{sip_port}",
         calls=len(credentials),
         injection=csv,
