@@ -9,9 +9,11 @@ the skill queue's number as caller ID, and the two talk when the caller answers.
 mod_callcenter knows nothing of calls it did not place, so for the callback's length
 the agent's mod_callcenter state is `Receiving`: no queue or hunt-group call is
 offered to them meanwhile, and the engine reads them as busy, as Asterisk's device
-state shows an agent on a callback. A hangup hook on the agent's leg sets them back
-to `Waiting` when it ends, in FreeSWITCH itself, so an engine stopped meanwhile
-leaves no agent stuck.
+state shows an agent on a callback. Once the agent answered, a hangup hook on that
+leg sets them back to `Waiting` when the callback ends, in FreeSWITCH itself; when
+nobody answers, or the port closes while the agent's phones still ring, the port
+does. (An engine killed while a callback rings leaves its agent `Receiving`, offered
+no queue call, until set `Waiting` or FreeSWITCH restarts.)
 
 A bgapi job ends only when the originate does (the agent answered or gave up), so
 the job runs in the background and `call_back` returns once FreeSWITCH has created
@@ -48,12 +50,10 @@ _POLL = 0.02
 def originate(site: Site, call: Outbound, legs: Sequence[str]) -> str:
     """The originate command of a callback; the agent's device legs get the uuids
     `legs`, one per device in the site's order (a `{}` uuid would be every leg's)."""
-    agent = call.agent.id
     agent_vars = ",".join((
         f"origination_caller_id_number={call.caller}",
         f"origination_caller_id_name=Callback-{call.queue.id}",
         f"originate_timeout={call.agent.ring_timeout}",
-        f"api_hangup_hook='callcenter_config agent set state {names.agent_name(agent)} {FREE}'",
     ))
     devices = ",".join(
         f"[origination_uuid={leg}]user/{device.id}@{names.domain(site)}"
@@ -74,7 +74,7 @@ class Callbacks:
     def __init__(self, client: EslClient, site: Site) -> None:
         self.client = client
         self.site = site
-        self._jobs: set[asyncio.Task[str]] = set()
+        self._jobs: dict[asyncio.Task[str], str] = {}  # originates still running -> agent
 
     def __repr__(self) -> str:
         return f"<Callbacks jobs={len(self._jobs)}>"
@@ -88,8 +88,8 @@ class Callbacks:
         legs = [str(uuid.uuid4()) for _ in call.agent.devices]
         await self._set_state(agent, ON_CALLBACK)
         job = asyncio.create_task(self._run(call, legs), name=f"callback-{agent}")
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
+        self._jobs[job] = agent
+        job.add_done_callback(self._done)
         try:
             async with asyncio.timeout(STARTED_WITHIN):
                 while not job.done():
@@ -122,6 +122,7 @@ class Callbacks:
             result = f"-ERR {exc}"
         if result.startswith("+OK"):
             log.info("callback of %s: %s answered", call.caller, call.agent.id)
+            await self._free_at_hangup(call.agent.id, result.removeprefix("+OK").strip())
             return ""
         why = result.strip().removeprefix("-ERR").strip() or "no answer"
         log.info("callback of %s: %s did not answer (%s)", call.caller, call.agent.id, why)
@@ -131,6 +132,26 @@ class Callbacks:
         except (PbxRefused, PbxUnavailable) as exc:
             log.warning("callback of %s: %s", call.caller, exc)
         return why
+
+    async def _free_at_hangup(self, agent: str, leg: str) -> None:
+        """Set the agent free when the answered leg hangs up: a hook on that leg alone.
+
+        Not on every device leg from the start: the legs that lost to the answered one
+        hang up at once (LOSE_RACE) and would set the agent free mid-call, and
+        FreeSWITCH refuses a `${...}` in a variable set from outside, so the hook
+        cannot tell those apart itself.
+        """
+        hook = f"callcenter_config agent set state {names.agent_name(agent)} {FREE}"
+        try:
+            await self._api(f"uuid_setvar {leg} api_hangup_hook {hook}")
+            if await self._api(f"uuid_exists {leg}") == "true":
+                return  # the hook is on a live leg: it runs at the hangup
+        except PbxRefused:
+            pass  # the leg is gone already
+        except PbxUnavailable as exc:
+            log.warning("callback through %s: %s", agent, exc)
+            return
+        await self._set_state(agent, FREE)
 
     async def _set_state(self, agent: str, state: str) -> None:
         await self._api(f"callcenter_config agent set state {names.agent_name(agent)} {state}")
@@ -146,7 +167,18 @@ class Callbacks:
             raise PbxRefused(f"{command!r} refused: {body.strip()}")
         return body.strip()
 
+    def _done(self, job: asyncio.Task[str]) -> None:
+        self._jobs.pop(job, None)
+
     async def close(self) -> None:
-        for job in list(self._jobs):
+        """Stop following the callbacks still ringing, and set their agents free: nobody
+        would otherwise (a leg gets its hook only once answered)."""
+        ringing = dict(self._jobs)
+        for job in ringing:
             job.cancel()
-        await asyncio.gather(*self._jobs, return_exceptions=True)
+        await asyncio.gather(*ringing, return_exceptions=True)
+        for agent in sorted(set(ringing.values())):
+            try:
+                await self._set_state(agent, FREE)
+            except (PbxRefused, PbxUnavailable) as exc:
+                log.warning("callback through %s: not set free at close: %s", agent, exc)

@@ -116,6 +116,25 @@ async def test_an_agent_on_a_callback_reads_busy_until_it_ends(
     await until_state(port, "bjorn", {MemberState.IDLE})
 
 
+async def test_an_agent_with_several_devices_reads_busy_until_the_callback_ends(
+    port: PbxPort, phones: PhoneKit, far_end: TrunkEnd
+) -> None:
+    soft = await phones.register("asa-soft", on_call="answer", answer_after=0.3)
+    desk = await phones.register("asa-desk", on_call="ignore")
+    await port.apply(Join("pension", "asa", "test: a member to read the state of"))
+    await until_state(port, "asa", {MemberState.IDLE})
+
+    await port.call_back("asa", CALLER, "pension")
+    agent_call = await soft.wait_rang(timeout=5)
+    await desk.wait_cancelled(await desk.wait_rang(timeout=5), timeout=5)  # lost the race
+    await far_end.wait_answered(await far_end.wait_rang(timeout=10), timeout=5)
+    await until_state(port, "asa", {MemberState.RINGING, MemberState.ON_CALL})
+
+    await far_end.hangup()
+    await soft.wait_call_ended(agent_call, timeout=10)
+    await until_state(port, "asa", {MemberState.IDLE})
+
+
 async def test_an_agent_who_does_not_answer_a_callback_reads_idle_again(
     port: PbxPort, phones: PhoneKit, far_end: TrunkEnd, pbx_site: Site
 ) -> None:

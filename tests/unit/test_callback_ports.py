@@ -147,11 +147,10 @@ async def test_a_bad_callback_is_refused_before_the_pbx_hears_of_it() -> None:
 def test_freeswitch_originate_rings_every_device_then_bridges_to_the_trunk() -> None:
     call = outbound(SITE, "bjorn", "+46701111111", "pension")
     command = freeswitch_originate(SITE, call, ["LEG1", "LEG2"])
-    hook = "api_hangup_hook='callcenter_config agent set state bjorn Waiting'"
     assert command == (
         "originate {origination_caller_id_number=+46701111111,"
         "origination_caller_id_name=Callback-pension,"
-        f"originate_timeout={SITE.agents[1].ring_timeout},{hook}}}"
+        f"originate_timeout={SITE.agents[1].ring_timeout}}}"
         "[origination_uuid=LEG1]user/bjorn-soft@cb-site,"
         "[origination_uuid=LEG2]user/bjorn-desk@cb-site "
         "&bridge({origination_caller_id_number=3001,origination_caller_id_name=3001,"
@@ -184,7 +183,14 @@ class FakeEsl:
 
 
 def states(esl: FakeEsl) -> list[str]:
-    return [c.rsplit(" ", 1)[1] for c in esl.api_calls if "agent set state" in c]
+    return [c.rsplit(" ", 1)[1] for c in esl.api_calls
+            if c.startswith("callcenter_config agent set state")]
+
+
+async def until_job_done(callbacks: Callbacks) -> None:
+    async with asyncio.timeout(2):
+        while repr(callbacks) != "<Callbacks jobs=0>":
+            await asyncio.sleep(0.01)
 
 
 async def test_freeswitch_call_back_returns_once_the_agents_leg_exists() -> None:
@@ -195,6 +201,37 @@ async def test_freeswitch_call_back_returns_once_the_agents_leg_exists() -> None
     assert esl.jobs and esl.jobs[0].startswith("originate ")
     esl.release.set()
     await callbacks.close()
+
+
+async def test_freeswitch_answered_leg_alone_frees_the_agent_when_it_hangs_up() -> None:
+    esl = FakeEsl("+OK answered-leg\n", leg_appears=True)
+    callbacks = Callbacks(esl, SITE)  # type: ignore[arg-type]
+    await callbacks.call_back("asa", "+46701111111", "pension")
+    esl.release.set()  # the agent answers
+    await until_job_done(callbacks)
+    hooks = [c for c in esl.api_calls if c.startswith("uuid_setvar")]
+    assert hooks == [
+        "uuid_setvar answered-leg api_hangup_hook callcenter_config agent set state asa Waiting"
+    ]
+    assert states(esl) == [ON_CALLBACK]  # busy until that hook runs
+
+
+async def test_freeswitch_agent_whose_answered_leg_is_gone_already_is_set_free() -> None:
+    esl = FakeEsl("+OK answered-leg\n", leg_appears=True)
+    callbacks = Callbacks(esl, SITE)  # type: ignore[arg-type]
+    await callbacks.call_back("asa", "+46701111111", "pension")
+    esl.leg_appears = False  # the call was over before the hook was set
+    esl.release.set()
+    await until_job_done(callbacks)
+    assert states(esl) == [ON_CALLBACK, FREE]
+
+
+async def test_freeswitch_port_closing_while_the_agent_rings_sets_them_free() -> None:
+    esl = FakeEsl("-ERR NO_ANSWER\n", leg_appears=True)
+    callbacks = Callbacks(esl, SITE)  # type: ignore[arg-type]
+    await callbacks.call_back("asa", "+46701111111", "pension")
+    await callbacks.close()  # the job never ends on its own here
+    assert states(esl) == [ON_CALLBACK, FREE]
 
 
 async def test_freeswitch_call_back_that_fails_before_ringing_is_refused() -> None:
