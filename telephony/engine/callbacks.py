@@ -17,8 +17,9 @@ end of every sync, under the engine's lock:
     self._deadline = earliest(self._deadline, done.next_check)
 
 The PBX tells the engine neither of a new request nor of an agent becoming free, so
-`next_check` asks for another round soon while requests wait or callbacks are under
-way, and is None when there is nothing to follow.
+`next_check` asks for another round soon (POLL) while requests wait or callbacks are
+under way, a little later (LISTEN) on a site whose skill queues take callback
+requests, and is None on a site where there can be none.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from telephony.routing.callback import (
     Request,
     UnderWay,
     assign,
+    callback_trunk,
     requests,
     unusable,
 )
@@ -44,6 +46,9 @@ log = logging.getLogger("telephony.engine")
 
 POLL = timedelta(seconds=2)
 """How soon to look again while requests wait or callbacks are under way."""
+
+LISTEN = timedelta(seconds=10)
+"""How soon to look again for new requests while none waits: nothing announces one."""
 
 SETTLE_SECONDS = 10
 """Past the agent's ring timeout, how long a callback the PBX never showed ringing
@@ -81,6 +86,9 @@ class CallbackDialler:
         self.site = site
         self.port = port
         self._ring = {a.id: a.ring_timeout for a in site.agents}
+        self._listening = callback_trunk(site) is not None and any(
+            q.callback_key is not None for q in site.queues
+        )
         self._attempts: dict[str, _Attempt] = {}
         # Requests the PBX took, (queue, caller) -> joined, until a read shows their key
         # gone: never dialled again, and deleted again while the PBX still holds them.
@@ -123,8 +131,9 @@ class CallbackDialler:
             self._taken[(dial.queue, dial.caller)] = dial.joined
             placed.append(dial)
             await self._forget(dial.request, f"called back through {dial.agent}")
-        waiting = bool(self._attempts or self._taken) or len(pending) > len(placed)
-        return CallbackRound(tuple(placed), now + POLL if waiting else None)
+        if self._attempts or self._taken or len(pending) > len(placed):
+            return CallbackRound(tuple(placed), now + POLL)
+        return CallbackRound(tuple(placed), now + LISTEN if self._listening else None)
 
     def _follow(self, members: Sequence[Member], stamp: float) -> None:
         busy = {m.agent for m in members if m.state in _BUSY}

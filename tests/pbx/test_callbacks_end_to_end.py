@@ -76,6 +76,7 @@ async def test_a_caller_who_pressed_the_key_is_called_back_once_an_agent_is_free
             assert (request["queue"], request["caller"]) == (QUEUE, CALLER)
 
             # Åsa's softphone comes up: at the engine's next round she is called first.
+            # (A running engine looks every few seconds; this one's clock is the test's.)
             soft = await phones.register("asa-soft", on_call="answer", answer_after=0.5)
             await engine.sync()
             agent_call = await soft.wait_rang(timeout=10)

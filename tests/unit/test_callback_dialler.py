@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from callback_sites import site
+from callback_sites import site, without_dial_out
 
 from telephony.engine.callbacks import (
+    LISTEN,
     POLL,
     SETTLE_SECONDS,
     CallbackDialler,
@@ -171,9 +172,17 @@ async def test_unusable_requests_are_dropped(dialler: CallbackDialler, port: Mem
     assert port.keys == {}
 
 
-async def test_nothing_to_follow_asks_for_no_next_round(
+async def test_with_nothing_waiting_it_looks_again_later_for_new_requests(
     dialler: CallbackDialler, port: MemoryPort
 ) -> None:
+    # Nothing announces a request the dialplan stores: the engine must look.
+    assert (await round_at(dialler, port, NOW)).next_check == NOW + LISTEN
+
+
+async def test_a_site_whose_queues_take_no_callbacks_asks_for_no_next_round(
+    port: MemoryPort,
+) -> None:
+    dialler = CallbackDialler(without_dial_out(), port)
     assert (await round_at(dialler, port, NOW)).next_check is None
 
 
