@@ -99,6 +99,26 @@ async def test_an_agent_who_registers_joins_and_one_who_goes_away_leaves(
     assert bjorn.rang_count == 0
 
 
+async def test_a_skill_edit_counts_only_the_devices_registered_at_that_moment(
+    start_engine: StartEngine, phones: PhoneKit, port: PbxPort
+) -> None:
+    # A skill edit reads one queue; the registrations it weighs are the ones the port
+    # keeps from the PBX's events, and they must match the PBX's.
+    asa = await phones.register("asa-soft", on_call="answer")
+    await phones.register("bjorn-soft", on_call="answer")
+    engine, _ = await start_engine(MONDAY)
+    await until_levels(port, {"asa": 1, "bjorn": 2})
+    await asa.unregister()
+    await until_levels(port, {"bjorn": 1})
+
+    await engine.set_skill("asa", "unemployment", 5)
+    assert {m.agent: m.level for m in await members(port)} == {"bjorn": 1}
+    await phones.register("asa-soft", on_call="answer")
+    await until_levels(port, {"asa": 1, "bjorn": 2})
+    await engine.set_skill("bjorn", "unemployment", 5)
+    assert {m.agent: m.level for m in await members(port)} == {"asa": 1, "bjorn": 1}
+
+
 async def test_a_skill_edited_at_runtime_changes_who_rings_next_but_not_the_call_in_progress(
     start_engine: StartEngine, phones: PhoneKit, port: PbxPort
 ) -> None:

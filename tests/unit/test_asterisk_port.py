@@ -140,3 +140,75 @@ def test_a_contacts_aor_is_its_object_name_before_the_hash() -> None:
 
 def test_registration_changes_reach_the_engine_through_its_event_filter() -> None:
     assert registrations.CONTACT_EVENT in AMI_EVENTS
+
+
+def status(aor: str, uri: str, state: str) -> Event:
+    """A ContactStatus event as Asterisk 22 raises it (the fields used here)."""
+    return parse_event(Message.from_headers(
+        ("Event", "ContactStatus"), ("URI", uri), ("ContactStatus", state), ("AOR", aor),
+        ("EndpointName", aor)))
+
+
+def listed(aor: str, uri: str, state: str = "NonQualified") -> Event:
+    return contact(ObjectName=f"{aor};@{abs(hash(uri)):x}", Endpoint=aor, Uri=uri, Status=state)
+
+
+DESK = "sip:asa@127.0.0.1:5071"
+SOFT = "sip:asa@127.0.0.1:5072"
+
+
+def loaded_book(*contacts: Event) -> registrations.ContactBook:
+    book = registrations.ContactBook()
+    book.load(book.begin(), contacts)
+    return book
+
+
+def test_a_listed_contact_makes_its_device_registered_unless_unreachable() -> None:
+    book = loaded_book(listed("asa-desk", DESK), listed("bjorn-soft", SOFT, "Unreachable"))
+    assert book.known
+    assert book.devices() == {"asa-desk"}
+
+
+def test_contact_events_after_the_listing_keep_the_book_current() -> None:
+    book = loaded_book(listed("asa-desk", DESK))
+    book.hear(status("bjorn-soft", SOFT, "Created"))
+    assert book.devices() == {"asa-desk", "bjorn-soft"}
+    book.hear(status("asa-desk", DESK, "Removed"))
+    assert book.devices() == {"bjorn-soft"}
+    book.hear(status("bjorn-soft", SOFT, "Unreachable"))
+    assert book.devices() == frozenset()
+    book.hear(status("bjorn-soft", SOFT, "Reachable"))
+    assert book.devices() == {"bjorn-soft"}
+
+
+def test_a_device_stays_registered_while_one_of_its_contacts_remains() -> None:
+    book = loaded_book(listed("asa-desk", DESK), listed("asa-desk", SOFT))
+    book.hear(status("asa-desk", DESK, "Removed"))
+    assert book.devices() == {"asa-desk"}
+
+
+def test_a_refreshed_registration_keeps_what_qualify_found() -> None:
+    book = loaded_book(listed("asa-desk", DESK, "Unreachable"))
+    book.hear(status("asa-desk", DESK, "Updated"))
+    assert book.devices() == frozenset()
+
+
+def test_events_heard_while_a_listing_is_on_its_way_are_replayed_onto_it() -> None:
+    book = registrations.ContactBook()
+    listing = book.begin()
+    # Asterisk listed the contact before the un-REGISTER; its event reached us first.
+    book.hear(status("asa-desk", DESK, "Removed"))
+    book.load(listing, [listed("asa-desk", DESK)])
+    assert book.devices() == frozenset()
+
+
+def test_a_lost_connection_makes_the_book_unknown_until_the_next_listing() -> None:
+    book = loaded_book(listed("asa-desk", DESK))
+    book.forget()
+    assert not book.known
+    listing = book.begin()
+    book.forget()  # lost again while listing: events after it may be missing too
+    book.load(listing, [listed("asa-desk", DESK)])
+    assert not book.known
+    book.load(book.begin(), [])
+    assert book.known and book.devices() == frozenset()
