@@ -140,8 +140,9 @@ def _callbacks_table(result: dict[str, object]) -> str:
     waiting = result.get("callbacks")
     if not isinstance(waiting, list) or not waiting:
         return "nobody is waiting to be called back"
-    rows = [("queue", "caller", "joined", "waiting")] + [
-        (str(c["queue"]), str(c["caller"]), str(c["joined"]), f"{c['waiting_seconds']} s")
+    rows = [("queue", "caller", "joined", "waiting", "tries", "next try")] + [
+        (str(c["queue"]), str(c["caller"]), str(c["joined"]), f"{c['waiting_seconds']} s",
+         str(c.get("tries", 0)), str(c.get("next_try") or "-"))
         for c in waiting
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -4,18 +4,20 @@ The agent is rung first, on the same interface the queues ring them on (their on
 device, or a Local channel ringing every device at once), for their ring timeout, with
 the caller's number shown. Once they answer, their channel runs `tel-dial-out`, which
 sets the skill queue's number as caller ID and dials the caller through the trunk's
-endpoint; the two talk when the caller answers. Originate runs async: Asterisk answers
+endpoint; the two talk when the caller answers, and the dialplan then deletes the
+caller's request (served). Originate runs async: Asterisk answers
 as soon as it has queued the call, so the engine never waits for a phone to ring.
 """
 
 from __future__ import annotations
 
-from telephony.asterisk import names
+from telephony.asterisk import astdb, names
 from telephony.asterisk.ami import AmiClient, AmiConnectionError, AmiError, AmiTimeout
 from telephony.asterisk.ami.events import Response
 from telephony.config.models import Site
 from telephony.port import PbxRefused, PbxUnavailable
 from telephony.routing.callback import CALLER_RING_SECONDS, outbound
+from telephony.routing.state import callback_key
 
 # ExtensionState's Status for a hint whose every device is unregistered.
 UNAVAILABLE = "4"
@@ -28,6 +30,8 @@ def originate(site: Site, agent: str, caller: str, queue: str) -> list[tuple[str
         "TEL_DIAL_TARGET": names.dial_out(call.caller, call.trunk),
         "TEL_DIAL_FROM": call.queue.number,
         "TEL_DIAL_RING": str(CALLER_RING_SECONDS),
+        # Deleted by the dialplan when the caller answers (tel-dial-answered).
+        "TEL_DIAL_REQUEST": "/".join(astdb.location(callback_key(call.queue.id, call.caller))),
     }
     return [
         ("Channel", names.member_interface(call.agent)),

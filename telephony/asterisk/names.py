@@ -42,7 +42,12 @@ HINTS = "tel-hints"
 # Where an originated call goes once the agent answered: dial a number out through a
 # trunk (callbacks). Reached only by AMI Originate, never from a phone's context.
 DIAL_OUT = "tel-dial-out"
-FIXED_CONTEXTS = (FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS, DIAL_OUT)
+# Run on the called-back caller's channel when they answer (Dial's U()): the request
+# is served, so it is deleted.
+DIAL_ANSWERED = "tel-dial-answered"
+FIXED_CONTEXTS = (
+    FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS, DIAL_OUT, DIAL_ANSWERED,
+)
 
 # pjsip.conf: the one transport, next to the device and trunk sections.
 TRANSPORT = "tel-udp"

@@ -1,11 +1,17 @@
 """The engine's callback dialler: after each sync, call waiting callers back through
-free agents, and forget a request once the PBX took it.
+free agents; the PBX forgets a request once its caller answered.
 
 Which request goes to which agent is `telephony.routing.callback.assign`; this module
-does the I/O around it. A request the PBX refuses stays stored and is tried again on
-the next round; one it took is deleted (and a failed delete is retried, never dialled
-again). The callbacks under way are the one thing held here rather than in the PBX:
-an agent is spoken for from the moment the PBX takes their callback until the PBX
+does the I/O around it. Before placing a callback it stores the try on the request
+(`telephony.routing.callback.tried`: one more try, under way and then resting until a
+time), so neither this engine nor one started after it dials that caller again while
+the callback may still ring. The dialplan deletes the request when the caller answers;
+one still stored once its rest is over was not served (the agent or the caller did not
+answer) and is tried again, up to `MAX_TRIES`, then deleted with a warning. A request
+the PBX refuses gets its previous value back and is offered again next round.
+
+The agents whose callback is under way are the one thing held here rather than in the
+PBX: an agent is spoken for from the moment the PBX takes their callback until the PBX
 reports their call over (or, if it never reports them ringing, their ring timeout and
 a margin later). After a restart that knowledge is gone, which costs at most one
 agent being offered a second callback while the PBX still shows them idle.
@@ -18,8 +24,8 @@ end of every sync, under the engine's lock:
 
 The PBX tells the engine neither of a new request nor of an agent becoming free, so
 `next_check` asks for another round soon (POLL) while requests wait or callbacks are
-under way, a little later (LISTEN) on a site whose skill queues take callback
-requests, and is None on a site where there can be none.
+under way, when a resting request falls due, a little later (LISTEN) on a site whose
+skill queues take callback requests, and is None on a site where there can be none.
 """
 
 from __future__ import annotations
@@ -30,14 +36,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telephony.config.models import Site
-from telephony.port import DeleteKey, Member, MemberState, PbxPort, PbxPortError, PbxRefused
+from telephony.port import (
+    DeleteKey,
+    Member,
+    MemberState,
+    PbxPort,
+    PbxPortError,
+    PbxRefused,
+    PutKey,
+)
 from telephony.routing.callback import (
+    MAX_TRIES,
     Dial,
     Request,
     UnderWay,
     assign,
     callback_trunk,
+    due,
+    exhausted,
+    next_due,
     requests,
+    tried,
     unusable,
 )
 from telephony.routing.state import StoredState, callback_key
@@ -90,12 +109,9 @@ class CallbackDialler:
             q.callback_key is not None for q in site.queues
         )
         self._attempts: dict[str, _Attempt] = {}
-        # Requests the PBX took, (queue, caller) -> joined, until a read shows their key
-        # gone: never dialled again, and deleted again while the PBX still holds them.
-        self._taken: dict[tuple[str, str], int] = {}
 
     def __repr__(self) -> str:
-        return f"<CallbackDialler under_way={len(self._attempts)} taken={len(self._taken)}>"
+        return f"<CallbackDialler under_way={len(self._attempts)}>"
 
     @property
     def under_way(self) -> tuple[UnderWay, ...]:
@@ -108,32 +124,54 @@ class CallbackDialler:
         self, members: Sequence[Member], stored: StoredState, now: datetime
     ) -> CallbackRound:
         """One round: follow the callbacks under way, place the ones `assign` picks."""
-        self._follow(members, now.timestamp())
-        pending = await self._untaken(requests(stored.callbacks))
-        for request, why in unusable(self.site, pending):
+        stamp = now.timestamp()
+        self._follow(members, stamp)
+        stored_requests = requests(stored.callbacks)
+        for request, why in unusable(self.site, stored_requests):
             log.warning("callback request of %s in %s dropped: %s", request.caller,
                         request.queue, why)
             await self._forget(request, f"cannot be served: {why}")
+        for request in exhausted(stored_requests, stamp):
+            log.warning("callback request of %s in %s dropped: not reached in %d tries",
+                        request.caller, request.queue, request.tries)
+            await self._forget(request, f"not reached in {MAX_TRIES} tries")
+        pending = due(stored_requests, stamp)
+        by_place = {(r.queue, r.caller): r for r in pending}
         placed: list[Dial] = []
         for dial in assign(self.site, pending, members, self.under_way):
-            log.info("%s", dial)
+            request = by_place[(dial.queue, dial.caller)]
+            key = callback_key(dial.queue, dial.caller)
+            ring = self._ring.get(dial.agent, 0)
             try:
-                await self.port.call_back(dial.agent, dial.caller, dial.queue)
-            except PbxRefused as exc:
-                # Stored still: the next round offers it again (maybe to someone else).
-                log.warning("callback of %s through %s refused: %s", dial.caller, dial.agent, exc)
-                continue
+                # Marked first: a callback placed is never unmarked by a crash after it.
+                await self.port.apply(PutKey(
+                    key, tried(request, ring, stamp).encode(),
+                    f"callback try {request.tries + 1} through {dial.agent}",
+                ))
             except PbxPortError as exc:
                 log.warning("callbacks wait for the PBX: %s", exc)
                 break
-            ring = self._ring.get(dial.agent, 0)
-            self._attempts[dial.agent] = _Attempt(dial, now.timestamp() + ring + SETTLE_SECONDS)
-            self._taken[(dial.queue, dial.caller)] = dial.joined
+            log.info("%s", dial)
+            try:
+                await self.port.call_back(dial.agent, dial.caller, dial.queue)
+            except PbxPortError as exc:
+                # Not placed: the request as it was, offered again next round.
+                log.warning("callback of %s through %s not placed: %s",
+                            dial.caller, dial.agent, exc)
+                await self._restore(request)
+                if isinstance(exc, PbxRefused):
+                    continue
+                break
+            self._attempts[dial.agent] = _Attempt(dial, stamp + ring + SETTLE_SECONDS)
             placed.append(dial)
-            await self._forget(dial.request, f"called back through {dial.agent}")
-        if self._attempts or self._taken or len(pending) > len(placed):
+        waiting = len(pending) > len(placed)
+        if self._attempts or waiting:
             return CallbackRound(tuple(placed), now + POLL)
-        return CallbackRound(tuple(placed), now + LISTEN if self._listening else None)
+        later = next_due(stored_requests, stamp)
+        check = now + LISTEN if self._listening else None
+        if later is not None:
+            check = earliest(check, datetime.fromtimestamp(later, now.tzinfo))
+        return CallbackRound(tuple(placed), check)
 
     def _follow(self, members: Sequence[Member], stamp: float) -> None:
         busy = {m.agent for m in members if m.state in _BUSY}
@@ -148,17 +186,14 @@ class CallbackDialler:
                          attempt.dial.caller, agent, agent)
                 del self._attempts[agent]
 
-    async def _untaken(self, pending: list[Request]) -> list[Request]:
-        """The requests not yet taken; a taken one still stored is deleted again."""
-        stored = {(r.queue, r.caller): r for r in pending}
-        for where, joined in list(self._taken.items()):
-            request = stored.get(where)
-            if request is None or request.joined != joined:
-                # Deleted, or the caller asked again since (a new request).
-                del self._taken[where]
-            else:
-                await self._forget(request, "called back already")
-        return [r for r in pending if self._taken.get((r.queue, r.caller)) != r.joined]
+    async def _restore(self, request: Request) -> None:
+        command = PutKey(callback_key(request.queue, request.caller),
+                         request.stored.encode(), "callback not placed")
+        try:
+            await self.port.apply(command)
+        except PbxPortError as exc:
+            # Left marked: it rests, then is tried again (one try counted too many).
+            log.warning("%s: %s", command, exc)
 
     async def _forget(self, request: Request, why: str) -> None:
         command = DeleteKey(callback_key(request.queue, request.caller), why)

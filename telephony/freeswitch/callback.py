@@ -34,6 +34,7 @@ from telephony.freeswitch import names
 from telephony.freeswitch.esl import EslClient, EslConnectionError, EslError, EslTimeout
 from telephony.port import PbxRefused, PbxUnavailable
 from telephony.routing.callback import CALLER_RING_SECONDS, Outbound, outbound
+from telephony.routing.state import callback_key
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,18 @@ def originate(site: Site, call: Outbound, legs: Sequence[str]) -> str:
         f"[origination_uuid={leg}]user/{device.id}@{names.domain(site)}"
         for leg, device in zip(legs, call.agent.devices, strict=True)
     )
+    realm, key = names.location(callback_key(call.queue.id, call.caller))
     caller_vars = ",".join((
         f"origination_caller_id_number={call.queue.number}",
         f"origination_caller_id_name={call.queue.number}",
         f"originate_timeout={CALLER_RING_SECONDS}",
+        # When the caller answers, FreeSWITCH itself deletes the request (served), then
+        # its index entry, and stamps a new version, as the dialplan does on a write, so every reader of
+        # mod_db reads again. Each api_on_answer* variable runs one command.
+        f"api_on_answer_1='db delete/{realm}/{key}'",
+        f"api_on_answer_2='group delete:{names.callback_group(call.queue.id)}:{call.caller}'",
+        # The first leg's uuid is new for every callback: a fine version stamp.
+        f"api_on_answer_3='db insert/{names.META_REALM}/{names.VERSION_KEY}/{legs[0]}'",
     ))
     target = names.trunk_dial_string(call.trunk, call.caller)
     return f"originate {{{agent_vars}}}{devices} &bridge({{{caller_vars}}}{target})"

@@ -20,19 +20,38 @@ from dataclasses import dataclass
 from telephony.config.fields import shown
 from telephony.config.models import NUMBER_RE, Agent, Site, SkillQueue, Trunk
 from telephony.port.model import Member, MemberState
+from telephony.routing.state import StoredCallback
 
 CALLER_RING_SECONDS = 45
 """How long the caller's phone rings when called back: longer than an agent's ring,
 since the caller may have put the phone down meanwhile."""
 
+MAX_TRIES = 3
+"""Callbacks placed for one request before it is given up (the agent or the caller
+did not answer each time)."""
+
+RETRY_AFTER_SECONDS = 30
+"""The rest between a callback that did not reach the caller and the next try."""
+
+_GRACE_SECONDS = 10
+"""Past both rings, the time a PBX may take to report the caller's answer."""
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A caller who asked to be called back, waiting since `joined` (Unix seconds)."""
+    """A caller who asked to be called back, waiting since `joined` (Unix seconds);
+    called back `tries` times so far, the last one under way or resting until
+    `rest_until`."""
 
     queue: str
     caller: str
     joined: int
+    tries: int = 0
+    rest_until: int = 0
+
+    @property
+    def stored(self) -> StoredCallback:
+        return StoredCallback(self.joined, self.tries, self.rest_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +63,12 @@ class Dial:
     caller: str
     joined: int
     why: str
+    tries: int = 0
+    """Callbacks placed for this request before this one."""
 
     @property
     def request(self) -> Request:
-        return Request(self.queue, self.caller, self.joined)
+        return Request(self.queue, self.caller, self.joined, self.tries)
 
     def __str__(self) -> str:
         return f"call {self.caller} back for {self.queue} through {self.agent}: {self.why}"
@@ -62,10 +83,38 @@ class UnderWay:
     caller: str
 
 
-def requests(stored: Mapping[tuple[str, str], int]) -> list[Request]:
+def requests(stored: Mapping[tuple[str, str], StoredCallback]) -> list[Request]:
     """The stored requests (by (queue, caller)), oldest first."""
-    found = [Request(queue, caller, joined) for (queue, caller), joined in stored.items()]
+    found = [
+        Request(queue, caller, s.joined, s.tries, s.rest_until)
+        for (queue, caller), s in stored.items()
+    ]
     return sorted(found, key=lambda r: (r.joined, r.queue, r.caller))
+
+
+def due(pending: Sequence[Request], now: float) -> list[Request]:
+    """The requests to call back now: not under way or resting, tries left."""
+    return [r for r in pending if r.tries < MAX_TRIES and now >= r.rest_until]
+
+
+def exhausted(pending: Sequence[Request], now: float) -> list[Request]:
+    """The requests whose last try is over without reaching the caller, and no try is
+    left."""
+    return [r for r in pending if r.tries >= MAX_TRIES and now >= r.rest_until]
+
+
+def next_due(pending: Sequence[Request], now: float) -> float | None:
+    """When the next resting request is due (Unix time), if any."""
+    return min((r.rest_until for r in pending if r.rest_until > now), default=None)
+
+
+def tried(request: Request, agent_ring: int, now: float) -> StoredCallback:
+    """What to store before placing a callback: one more try, under way for both rings
+    (and a grace), then resting. The PBX deletes the request once the caller answers,
+    so a request still stored after that was not served; it is not dialled again
+    meanwhile, by this engine or one started after it."""
+    rest = int(now) + agent_ring + CALLER_RING_SECONDS + _GRACE_SECONDS + RETRY_AFTER_SECONDS
+    return StoredCallback(request.joined, request.tries + 1, rest)
 
 
 def unusable(site: Site, pending: Sequence[Request]) -> list[tuple[Request, str]]:
@@ -154,8 +203,10 @@ def assign(
         dialled.add((request.queue, request.caller))
         out.append(Dial(
             best.agent, request.queue, request.caller, request.joined,
-            f"oldest request of {request.queue} (since {request.joined}); "
-            f"{best.agent} is free at level {best.level}",
+            f"oldest request of {request.queue} (since {request.joined}"
+            + (f", try {request.tries + 1} of {MAX_TRIES}" if request.tries else "")
+            + f"); {best.agent} is free at level {best.level}",
+            request.tries,
         ))
     return out
 

@@ -14,8 +14,10 @@ each port's business (`Key` -> AstDB family/key, mod_db realm/key):
   `pause|unpause:<until>`: a manual change that wins over the roster until `<until>`,
   the agent's next shift boundary.
 - callback/<queue>/<caller number> = `<joined>`: a caller waiting in the skill queue
-  since that Unix time pressed the callback key (the dialplan writes it); the engine
-  calls them back and then deletes it.
+  since that Unix time pressed the callback key (the dialplan writes it). The engine
+  marks each try before placing it, `<joined>;<tries>;<rest until>`, and the PBX deletes
+  the request when the caller answers the callback; a request still there after its
+  rest is tried again (`telephony.engine.callbacks`).
 """
 
 from __future__ import annotations
@@ -91,6 +93,21 @@ def case_key(number: str) -> Key:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCallback:
+    """A stored callback request: when the caller joined the queue, how often a callback
+    was placed, and until when (Unix time) the last one is under way or resting."""
+
+    joined: int
+    tries: int = 0
+    rest_until: int = 0
+
+    def encode(self) -> str:
+        if not self.tries:
+            return str(self.joined)  # as the dialplan writes it
+        return f"{self.joined};{self.tries};{self.rest_until}"
+
+
+@dataclass(frozen=True, slots=True)
 class StoredState:
     """What the engine finds stored in the PBX, read into its meaning."""
 
@@ -98,14 +115,15 @@ class StoredState:
     cases: dict[str, str]
     overrides: dict[tuple[str, str, str], Override]
     """By (group, agent, kind)."""
-    callbacks: dict[tuple[str, str], int] = field(default_factory=dict)
-    """Callback requests by (queue, caller number): when the caller joined the queue."""
+    callbacks: dict[tuple[str, str], StoredCallback] = field(default_factory=dict)
+    """Callback requests by (queue, caller number)."""
 
 
 EMPTY = StoredState({}, {}, {})
 
 _ACTIONS = {a.value for a in OverrideAction}
 _INT_RE = re.compile(r"^[0-9]{1,12}$")
+_CALLBACK_RE = re.compile(r"^([0-9]{1,12})(?:;([0-9]{1,3});([0-9]{1,12}))?$")
 
 
 def parse_keys(keys: Mapping[Key, str]) -> StoredState:
@@ -113,7 +131,7 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
     focus: dict[str, Focus] = {}
     cases: dict[str, str] = {}
     overrides: dict[tuple[str, str, str], Override] = {}
-    callbacks: dict[tuple[str, str], int] = {}
+    callbacks: dict[tuple[str, str], StoredCallback] = {}
     for key, value in keys.items():
         parts = key.parts
         if key.family is Family.FOCUS and len(parts) == 1 and _INT_RE.match(value):
@@ -127,8 +145,12 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
                 override = Override(parts[0], parts[1], OverrideAction(action), int(until_text))
                 if override.action.kind == parts[2]:
                     overrides[(parts[0], parts[1], parts[2])] = override
-        elif key.family is Family.CALLBACK and len(parts) == 2 and _INT_RE.match(value):
-            callbacks[(parts[0], parts[1])] = int(value)
+        elif key.family is Family.CALLBACK and len(parts) == 2 and (
+            match := _CALLBACK_RE.match(value)
+        ):
+            joined, tries, rest = match.groups()
+            callbacks[(parts[0], parts[1])] = StoredCallback(
+                int(joined), int(tries or 0), int(rest or 0))
     return StoredState(focus, cases, overrides, callbacks)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from telephony.config import Site
-from telephony.port import Join, MemberState, PbxPort, PbxRefused
+from telephony.port import Family, Join, Key, MemberState, PbxPort, PbxRefused, PutKey
+from telephony.routing.state import callback_key
 from telephony.testing.phones import PhoneKit
 from telephony.testing.trunk import TrunkEnd, listen
 
@@ -76,6 +77,48 @@ async def test_the_agent_and_the_caller_are_connected(
     # One call: the caller hanging up ends the agent's side too.
     await far_end.hangup()
     await bjorn.wait_call_ended(agent_call, timeout=10)
+
+
+async def stored_requests(port: PbxPort) -> dict[Key, str]:
+    return {k: v for k, v in (await port.snapshot()).keys.items() if k.family is Family.CALLBACK}
+
+
+async def test_a_caller_who_answers_the_callback_has_their_request_deleted_by_the_pbx(
+    port: PbxPort, phones: PhoneKit, far_end: TrunkEnd
+) -> None:
+    request = callback_key("pension", CALLER)
+    await port.apply(PutKey(request, "1700000000;1;1700000100", "a try under way"))
+    bjorn = await phones.register("bjorn-soft", on_call="answer")
+    await port.call_back("bjorn", CALLER, "pension")
+    await bjorn.wait_rang(timeout=5)
+    out = await far_end.wait_rang(timeout=10)
+    await far_end.wait_answered(out, timeout=5)
+
+    try:
+        async with asyncio.timeout(5):
+            while request in await stored_requests(port):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError("the request was still stored 5 s after the caller answered") from None
+
+
+async def test_a_caller_who_does_not_answer_keeps_their_request(
+    port: PbxPort, phones: PhoneKit, pbx_site: Site, tmp_path: Path
+) -> None:
+    silent = await listen(pbx_site, tmp_path / "silent", on_call="ignore")
+    try:
+        request = callback_key("pension", CALLER)
+        await port.apply(PutKey(request, "1700000000;1;1700000100", "a try under way"))
+        bjorn = await phones.register("bjorn-soft", on_call="answer")
+        await port.call_back("bjorn", CALLER, "pension")
+        agent_call = await bjorn.wait_rang(timeout=5)
+        await silent.wait_rang(timeout=10)
+        await bjorn.hangup()  # the agent gives up before the caller answers
+        await bjorn.wait_call_ended(agent_call, timeout=10)
+        await silent.wait_cancelled(timeout=10)
+    finally:
+        await silent.close()
+    assert (await stored_requests(port)).get(request) == "1700000000;1;1700000100"
 
 
 async def test_an_agent_who_does_not_answer_gets_no_caller(

@@ -6,16 +6,24 @@ import pytest
 from callback_sites import site, without_dial_out
 
 from telephony.port import Hold, Member, MemberState
+from telephony.port.model import Family, Key
 from telephony.routing.callback import (
+    CALLER_RING_SECONDS,
+    MAX_TRIES,
     Dial,
     Request,
     UnderWay,
     assign,
     callback_trunk,
+    due,
+    exhausted,
+    next_due,
     outbound,
     requests,
+    tried,
     unusable,
 )
+from telephony.routing.state import StoredCallback, parse_keys
 
 SITE = site()
 
@@ -35,7 +43,11 @@ def who(dials: list[Dial]) -> list[tuple[str, str, str]]:
 
 
 def test_requests_come_oldest_first() -> None:
-    stored = {("pension", "+4670222"): 200, ("tax", "+4670111"): 100, ("pension", "+4670333"): 150}
+    stored = {
+        ("pension", "+4670222"): StoredCallback(200),
+        ("tax", "+4670111"): StoredCallback(100, tries=2, rest_until=400),
+        ("pension", "+4670333"): StoredCallback(150),
+    }
     assert [r.caller for r in requests(stored)] == ["+4670111", "+4670333", "+4670222"]
 
 
@@ -154,3 +166,35 @@ def test_outbound_without_a_dial_out_trunk_names_the_trunks() -> None:
     plain = without_dial_out()
     with pytest.raises(ValueError, match="^trunks: "):
         outbound(plain, "asa", "+4670111", "pension")
+
+
+def test_a_request_is_stored_as_the_dialplan_writes_it_until_a_try_marks_it() -> None:
+    first = StoredCallback(1700000000)
+    assert first.encode() == "1700000000"
+    marked = tried(Request("pension", "+4670111", 1700000000), agent_ring=15, now=1700000100)
+    assert marked.joined == 1700000000 and marked.tries == 1
+    # Under way for both rings at least: no second dial while the first may ring.
+    assert marked.rest_until >= 1700000100 + 15 + CALLER_RING_SECONDS
+    key = Key(Family.CALLBACK, ("pension", "+4670111"))
+    assert parse_keys({key: marked.encode()}).callbacks == {("pension", "+4670111"): marked}
+
+
+def test_a_malformed_request_value_is_skipped() -> None:
+    key = Key(Family.CALLBACK, ("pension", "+4670111"))
+    for value in ("", "soon", "1700000000;1", "1700000000;x;5", "1700000000;1;5;9"):
+        assert parse_keys({key: value}).callbacks == {}
+
+
+def test_a_request_under_way_or_resting_is_not_due_until_its_rest_is_over() -> None:
+    fresh = Request("pension", "+4670111", 100)
+    resting = Request("pension", "+4670222", 90, tries=1, rest_until=500)
+    assert due([fresh, resting], now=400) == [fresh]
+    assert due([fresh, resting], now=500) == [fresh, resting]
+    assert next_due([fresh, resting], now=400) == 500
+
+
+def test_a_request_tried_as_often_as_allowed_is_exhausted_once_its_rest_is_over() -> None:
+    last = Request("pension", "+4670111", 100, tries=MAX_TRIES, rest_until=500)
+    assert due([last], now=600) == []
+    assert exhausted([last], now=499) == []
+    assert exhausted([last], now=500) == [last]

@@ -16,9 +16,10 @@ from telephony.engine.callbacks import (
     CallbackRound,
     earliest,
 )
-from telephony.port import DeleteKey, Member, MemberState, PbxRefused
+from telephony.port import Member, MemberState, PbxRefused
 from telephony.port.memory import MemoryPort
-from telephony.routing.state import callback_key, parse_keys
+from telephony.routing.callback import CALLER_RING_SECONDS, MAX_TRIES
+from telephony.routing.state import StoredCallback, callback_key, parse_keys
 
 SITE = site()
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -62,16 +63,84 @@ async def test_a_waiting_caller_is_called_back_by_the_most_skilled_free_agent(
     assert [(d.agent, d.caller) for d in done.placed] == [("asa", "+46701111111")]
 
 
-async def test_the_request_is_deleted_once_the_pbx_took_the_callback(
+def stored(port: MemoryPort, caller: str, queue: str = "pension") -> StoredCallback | None:
+    return parse_keys(port.keys).callbacks.get((queue, caller))
+
+
+def served(port: MemoryPort, caller: str, queue: str = "pension") -> None:
+    """The caller answered the callback: the PBX deletes the request."""
+    del port.keys[callback_key(queue, caller)]
+
+
+async def test_the_request_is_marked_tried_before_the_callback_is_placed(
+    dialler: CallbackDialler, port: MemoryPort
+) -> None:
+    ask(port, "+46701111111")
+    order: list[str] = []
+    placed = port.call_back
+
+    async def record(agent: str, caller: str, queue: str) -> None:
+        order.append(f"call_back, tries {stored(port, caller).tries}")  # type: ignore[union-attr]
+        await placed(agent, caller, queue)
+
+    port.call_back = record  # type: ignore[method-assign]
+    await round_at(dialler, port, NOW)
+    assert order == ["call_back, tries 1"]
+    mark = stored(port, "+46701111111")
+    assert mark is not None and mark.joined == JOINED
+
+
+async def test_a_request_under_way_is_not_dialled_again_even_by_a_restarted_engine(
+    port: MemoryPort,
+) -> None:
+    ask(port, "+46701111111")
+    await round_at(CallbackDialler(SITE, port), port, NOW)
+    later = NOW + timedelta(seconds=SITE.agents[0].ring_timeout + CALLER_RING_SECONDS)
+    await round_at(CallbackDialler(SITE, port), port, later)  # a new engine, no memory
+    assert port.callbacks == [("asa", "+46701111111", "pension")]
+
+
+async def test_a_served_request_is_gone_and_never_dialled_again(
     dialler: CallbackDialler, port: MemoryPort
 ) -> None:
     ask(port, "+46701111111")
     await round_at(dialler, port, NOW)
+    served(port, "+46701111111")
+    await round_at(dialler, port, NOW + timedelta(hours=1))
+    assert port.callbacks == [("asa", "+46701111111", "pension")]
+
+
+async def test_a_request_still_stored_after_its_rest_is_tried_again(
+    dialler: CallbackDialler, port: MemoryPort
+) -> None:
+    ask(port, "+46701111111")
+    await round_at(dialler, port, NOW)
+    rest = stored(port, "+46701111111").rest_until  # type: ignore[union-attr]
+    resting = await round_at(dialler, port, NOW + timedelta(minutes=1))
+    assert len(port.callbacks) == 1
+    # Asks to be woken when the rest is over, not only at the next LISTEN.
+    assert resting.next_check is not None
+    assert resting.next_check <= datetime.fromtimestamp(rest, UTC)
+
+    await round_at(dialler, port, datetime.fromtimestamp(rest, UTC))
+    assert port.callbacks == [("asa", "+46701111111", "pension")] * 2
+    assert stored(port, "+46701111111").tries == 2  # type: ignore[union-attr]
+
+
+async def test_a_request_not_served_in_max_tries_is_dropped(
+    dialler: CallbackDialler, port: MemoryPort
+) -> None:
+    ask(port, "+46701111111")
+    now = NOW
+    for _ in range(MAX_TRIES):
+        await round_at(dialler, port, now)
+        now = datetime.fromtimestamp(stored(port, "+46701111111").rest_until, UTC)  # type: ignore[union-attr]
+    await round_at(dialler, port, now)
+    assert len(port.callbacks) == MAX_TRIES
     assert callback_key("pension", "+46701111111") not in port.keys
-    assert DeleteKey(callback_key("pension", "+46701111111"), "called back through asa") in port.applied
 
 
-async def test_a_refused_callback_stays_stored_and_is_tried_again(
+async def test_a_refused_callback_gets_its_request_back_and_is_tried_again(
     dialler: CallbackDialler, port: MemoryPort, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ask(port, "+46701111111")
@@ -84,15 +153,14 @@ async def test_a_refused_callback_stays_stored_and_is_tried_again(
 
     monkeypatch.setattr(port, "call_back", refuse_once)
     first = await round_at(dialler, port, NOW)
-    assert first.placed == () and callback_key("pension", "+46701111111") in port.keys
+    assert first.placed == () and port.keys[callback_key("pension", "+46701111111")] == str(JOINED)
     assert first.next_check == NOW + POLL
 
     await round_at(dialler, port, NOW + POLL)
     assert port.callbacks == [("asa", "+46701111111", "pension")]
-    assert callback_key("pension", "+46701111111") not in port.keys
 
 
-async def test_a_pbx_that_does_not_answer_leaves_the_request_stored(
+async def test_a_pbx_that_does_not_answer_leaves_the_request_as_it_was(
     dialler: CallbackDialler, port: MemoryPort
 ) -> None:
     ask(port, "+46701111111")
@@ -100,20 +168,8 @@ async def test_a_pbx_that_does_not_answer_leaves_the_request_stored(
     port.unavailable_for(1)
     done = await dialler.run(snapshot.members, parse_keys(snapshot.keys), NOW)
     assert done.placed == () and done.next_check == NOW + POLL
-    assert callback_key("pension", "+46701111111") in port.keys
-
-
-async def test_a_taken_request_whose_delete_failed_is_deleted_again_never_redialled(
-    dialler: CallbackDialler, port: MemoryPort
-) -> None:
-    ask(port, "+46701111111")
-    port.refuse_next(DeleteKey)
-    await round_at(dialler, port, NOW)
-    assert callback_key("pension", "+46701111111") in port.keys  # the delete was refused
-
-    await round_at(dialler, port, NOW + timedelta(minutes=5))
-    assert port.callbacks == [("asa", "+46701111111", "pension")]
-    assert callback_key("pension", "+46701111111") not in port.keys
+    assert port.keys[callback_key("pension", "+46701111111")] == str(JOINED)
+    assert port.callbacks == []
 
 
 async def test_the_same_caller_asking_again_later_is_a_new_request(
@@ -124,7 +180,7 @@ async def test_the_same_caller_asking_again_later_is_a_new_request(
     set_state(port, "asa", MemberState.ON_CALL)
     await round_at(dialler, port, NOW + POLL)
     set_state(port, "asa", MemberState.IDLE)
-    ask(port, "+46701111111", joined=JOINED + 600)
+    ask(port, "+46701111111", joined=JOINED + 600)  # the dialplan writes it anew
     await round_at(dialler, port, NOW + 2 * POLL)
     assert port.callbacks == [("asa", "+46701111111", "pension")] * 2
 
@@ -144,6 +200,7 @@ async def test_an_agent_on_a_callback_is_not_offered_another_until_it_ends(
     await round_at(dialler, port, NOW + 2 * POLL)
     assert len(port.callbacks) == 1
 
+    served(port, "+46701111111")
     set_state(port, "asa", MemberState.IDLE)  # the callback ended
     await round_at(dialler, port, NOW + timedelta(minutes=10))
     assert port.callbacks[1] == ("asa", "+46702222222", "pension")

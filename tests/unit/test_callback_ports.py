@@ -59,8 +59,18 @@ def test_the_dial_out_context_dials_the_target_with_the_queue_number_as_caller_i
     assert context.lines == [
         "exten => s,1,Set(CALLERID(num)=${TEL_DIAL_FROM})",
         " same => n,Set(CALLERID(name)=${TEL_DIAL_FROM})",
-        " same => n,Dial(${TEL_DIAL_TARGET},${TEL_DIAL_RING})",
+        (" same => n,Dial(${TEL_DIAL_TARGET},${TEL_DIAL_RING},"
+         "U(tel-dial-answered^${TEL_DIAL_REQUEST}))"),
         " same => n,Hangup()",
+    ]
+
+
+def test_the_caller_answering_deletes_their_request() -> None:
+    extensions = render_asterisk(SITE)["extensions.conf"]
+    [context] = [s for s in sections(extensions) if s.name == asterisk_names.DIAL_ANSWERED]
+    assert context.lines == [
+        "exten => s,1,Set(TEL_SERVED=${DB_DELETE(${ARG1})})",
+        " same => n,Return()",
     ]
 
 
@@ -85,6 +95,7 @@ def test_originate_rings_a_single_device_agent_on_that_device() -> None:
         ("Variable", "TEL_DIAL_TARGET=PJSIP/+46701111111@pstn"),
         ("Variable", "TEL_DIAL_FROM=3001"),
         ("Variable", f"TEL_DIAL_RING={CALLER_RING_SECONDS}"),
+        ("Variable", "TEL_DIAL_REQUEST=telephony/callback/pension/+46701111111"),
     ]
 
 
@@ -154,7 +165,11 @@ def test_freeswitch_originate_rings_every_device_then_bridges_to_the_trunk() -> 
         "[origination_uuid=LEG1]user/bjorn-soft@cb-site,"
         "[origination_uuid=LEG2]user/bjorn-desk@cb-site "
         "&bridge({origination_caller_id_number=3001,origination_caller_id_name=3001,"
-        f"originate_timeout={CALLER_RING_SECONDS}}}sofia/telephony/+46701111111@127.0.0.3:5070)"
+        f"originate_timeout={CALLER_RING_SECONDS},"
+        "api_on_answer_1='db delete/telephony_callback/pension.+46701111111',"
+        "api_on_answer_2='group delete:telephony_callback.pension:+46701111111',"
+        "api_on_answer_3='db insert/telephony_meta/version/LEG1'}"
+        "sofia/telephony/+46701111111@127.0.0.3:5070)"
     )
 
 

@@ -26,7 +26,8 @@ Client = TestClient[object, object]
 def port() -> MemoryPort:
     port = MemoryPort()
     # Stored as the dialplan stores them: nobody is in the queues, so they wait.
-    port.keys[callback_key("pension", "+46702222222")] = str(STAMP - 60)
+    # The pension caller was called back once; the try rests until two minutes on.
+    port.keys[callback_key("pension", "+46702222222")] = f"{STAMP - 60};1;{STAMP + 120}"
     port.keys[callback_key("tax", "+46701111111")] = str(STAMP - 300)
     return port
 
@@ -43,9 +44,9 @@ async def test_get_callbacks_lists_waiting_callers_oldest_first(client: Client) 
     assert response.status == 200
     assert await response.json() == {"callbacks": [
         {"queue": "tax", "caller": "+46701111111", "joined": "2026-11-23T07:55:00+00:00",
-         "waiting_seconds": 300},
+         "waiting_seconds": 300, "tries": 0, "next_try": None},
         {"queue": "pension", "caller": "+46702222222", "joined": "2026-11-23T07:59:00+00:00",
-         "waiting_seconds": 60},
+         "waiting_seconds": 60, "tries": 1, "next_try": "2026-11-23T08:02:00+00:00"},
     ]}
 
 
@@ -68,9 +69,10 @@ async def test_the_callbacks_command_prints_the_waiting_callers(
     assert await asyncio.to_thread(cli.main, ["callbacks", "--api", base]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split() for line in out] == [
-        ["queue", "caller", "joined", "waiting"],
-        ["tax", "+46701111111", "2026-11-23T07:55:00+00:00", "300", "s"],
-        ["pension", "+46702222222", "2026-11-23T07:59:00+00:00", "60", "s"],
+        ["queue", "caller", "joined", "waiting", "tries", "next", "try"],
+        ["tax", "+46701111111", "2026-11-23T07:55:00+00:00", "300", "s", "0", "-"],
+        ["pension", "+46702222222", "2026-11-23T07:59:00+00:00", "60", "s", "1",
+         "2026-11-23T08:02:00+00:00"],
     ]
 
 
