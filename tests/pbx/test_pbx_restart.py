@@ -10,6 +10,7 @@ from pbx_support import StartEngine, stored_keys, until_members
 
 from telephony.engine.run import open_port
 from telephony.port import Family, Key, PbxPort, PutKey
+from telephony.testing.phones import PhoneKit
 from telephony.testing.plugin import PbxHandle
 
 # Asterisk commits AstDB writes from a thread at most once a second (main/db.c,
@@ -49,5 +50,27 @@ async def test_a_running_engine_reconciles_once_the_pbx_is_back(
     try:
         # Björn in, Åsa out, nobody twice: the engine's connection came back and re-read.
         await until_members(fresh, "intake", ["bjorn"], timeout=30)
+    finally:
+        await fresh.close()
+
+
+async def test_skill_queues_are_staffed_again_once_the_pbx_is_back(
+    start_engine: StartEngine, pbx: PbxHandle, phones: PhoneKit
+) -> None:
+    # The test site's benefits queue wants unemployment at level 3 or more: Åsa (5)
+    # rings first, Björn (4) next; both must be registered to be members.
+    await phones.register("asa-soft", on_call="answer")
+    await start_engine(BEFORE_SWAP)
+    await asyncio.to_thread(pbx.kill)
+    await asyncio.to_thread(pbx.start_again)
+    # Phones register again within their refresh interval; these do it at once. Björn
+    # only now: the engine must notice a registration on its new connection too.
+    await phones.register("asa-soft", on_call="answer")
+    await phones.register("bjorn-soft", on_call="answer")
+    fresh = await open_port(pbx.site)
+    try:
+        await until_members(fresh, "benefits", ["asa", "bjorn"], timeout=30)
+        levels = {m.agent: m.level for m in (await fresh.snapshot(["benefits"])).members}
+        assert levels == {"asa": 1, "bjorn": 2}
     finally:
         await fresh.close()
