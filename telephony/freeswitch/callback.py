@@ -12,8 +12,10 @@ offered to them meanwhile, and the engine reads them as busy, as Asterisk's devi
 state shows an agent on a callback. Once the agent answered, a hangup hook on that
 leg sets them back to `Waiting` when the callback ends, in FreeSWITCH itself; when
 nobody answers, or the port closes while the agent's phones still ring, the port
-does. (An engine killed while a callback rings leaves its agent `Receiving`, offered
-no queue call, until set `Waiting` or FreeSWITCH restarts.)
+does. While a callback rings, its agent's legs are noted in mod_db
+(`telephony_callback_legs`), so a port started after an engine was killed mid-ring
+finds the agent and sets them free once those legs are gone (or puts the hook on the
+one that was answered): `release_orphans`, run on every full read.
 
 A bgapi job ends only when the originate does (the agent answered or gave up), so
 the job runs in the background and `call_back` returns once FreeSWITCH has created
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -42,10 +45,15 @@ log = logging.getLogger(__name__)
 ON_CALLBACK = "Receiving"
 FREE = "Waiting"
 
+LEGS_REALM = names.REALM_PREFIX + "callback_legs"
+"""mod_db realm (and group listing its agents) of the callbacks ringing now: agent ->
+`<epoch placed>;<leg uuid>,...`."""
+
 STARTED_WITHIN = 5.0
 """How long FreeSWITCH may take to create the agent's leg before the callback counts
 as not taken."""
 _POLL = 0.02
+_NO_OUTPUT = "-ERR no reply"
 
 
 def originate(site: Site, call: Outbound, legs: Sequence[str]) -> str:
@@ -95,6 +103,7 @@ class Callbacks:
         except ValueError as exc:
             raise PbxRefused(f"callback: {exc}") from None
         legs = [str(uuid.uuid4()) for _ in call.agent.devices]
+        await self._note(agent, legs)
         await self._set_state(agent, ON_CALLBACK)
         job = asyncio.create_task(self._run(call, legs), name=f"callback-{agent}")
         self._jobs[job] = agent
@@ -132,12 +141,14 @@ class Callbacks:
         if result.startswith("+OK"):
             log.info("callback of %s: %s answered", call.caller, call.agent.id)
             await self._free_at_hangup(call.agent.id, result.removeprefix("+OK").strip())
+            await self._forget(call.agent.id)
             return ""
         why = result.strip().removeprefix("-ERR").strip() or "no answer"
         log.info("callback of %s: %s did not answer (%s)", call.caller, call.agent.id, why)
         try:
             # The hook runs only on a leg that existed; this also covers one that never did.
             await self._set_state(call.agent.id, FREE)
+            await self._forget(call.agent.id)
         except (PbxRefused, PbxUnavailable) as exc:
             log.warning("callback of %s: %s", call.caller, exc)
         return why
@@ -162,6 +173,47 @@ class Callbacks:
             return
         await self._set_state(agent, FREE)
 
+    async def _note(self, agent: str, legs: Sequence[str]) -> None:
+        # The index first, as everywhere in mod_db: it may list an agent with no note.
+        await self._api(f"group insert:{LEGS_REALM}:{agent}")
+        await self._api(f"db insert/{LEGS_REALM}/{agent}/{int(time.time())};{','.join(legs)}")
+
+    async def _forget(self, agent: str) -> None:
+        try:
+            await self._api(f"db delete/{LEGS_REALM}/{agent}")
+            await self._api(f"group delete:{LEGS_REALM}:{agent}")
+        except (PbxRefused, PbxUnavailable) as exc:
+            log.warning("callback through %s: its note stays: %s", agent, exc)
+
+    async def release_orphans(self) -> list[str]:
+        """Agents whose callback an engine no longer follows (it was killed while they
+        rang): set free once their legs are gone, or the hook put on the one answered
+        once the ring is over. Returns the agents released."""
+        listed = await self._api(f"group call:{LEGS_REALM}")
+        ours = set(self._jobs.values())
+        released: list[str] = []
+        for agent in sorted({a for a in listed.split(",") if a} - ours):
+            note = await self._api(f"db select/{LEGS_REALM}/{agent}")
+            placed, _, leg_text = note.partition(";")
+            legs = [leg for leg in leg_text.split(",") if leg]
+            ring = next((a.ring_timeout for a in self.site.agents if a.id == agent), 0)
+            alive = [leg for leg in legs if await self._api(f"uuid_exists {leg}") == "true"]
+            if not alive:
+                state = await self._api(
+                    f"callcenter_config agent get state {names.agent_name(agent)}")
+                if state == ON_CALLBACK:  # not since taken by a queue call
+                    await self._set_state(agent, FREE)
+            elif placed.isdigit() and time.time() > int(placed) + ring + STARTED_WITHIN:
+                # Past the ring only an answered leg lives on: free the agent when it ends.
+                for leg in alive:
+                    await self._free_at_hangup(agent, leg)
+            else:
+                continue  # still ringing: looked at again on the next read
+            log.info("callback through %s: left by an engine that stopped; released", agent)
+            await self._forget(agent)
+            released.append(agent)
+        return released
+
     async def _set_state(self, agent: str, state: str) -> None:
         await self._api(f"callcenter_config agent set state {names.agent_name(agent)} {state}")
 
@@ -172,6 +224,8 @@ class Callbacks:
             raise PbxUnavailable(f"{command.split(' ', 1)[0]}: {exc}") from exc
         except EslError as exc:
             raise PbxRefused(str(exc)) from exc
+        if body.startswith(_NO_OUTPUT):
+            return ""  # an empty answer (no such key, an empty group)
         if body.startswith(("-ERR", "-USAGE")):
             raise PbxRefused(f"{command!r} refused: {body.strip()}")
         return body.strip()
@@ -189,5 +243,6 @@ class Callbacks:
         for agent in sorted(set(ringing.values())):
             try:
                 await self._set_state(agent, FREE)
+                await self._forget(agent)
             except (PbxRefused, PbxUnavailable) as exc:
                 log.warning("callback through %s: not set free at close: %s", agent, exc)

@@ -396,6 +396,12 @@ class FreeswitchPort:
         # A few queues are listed one by one: a large site has thousands of tiers.
         listings = (["callcenter_config tier list"] if queues is None else
                     [f"callcenter_config queue list tiers {q}" for q in sorted(wanted)])
+        if queues is None:
+            # An engine killed while a callback rang left its agent `Receiving`.
+            try:
+                await self._callbacks.release_orphans()
+            except PbxRefused as exc:
+                log.warning("callbacks left by a stopped engine: %s", exc)
         async with self._lock:
             agent_text, tier_texts, _, registered = await asyncio.gather(
                 self._api("callcenter_config agent list"),

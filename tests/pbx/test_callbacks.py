@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from telephony.config import Site
+from telephony.engine.run import open_port
 from telephony.port import Family, Join, Key, MemberState, PbxPort, PbxRefused, PutKey
 from telephony.routing.state import callback_key
 from telephony.testing.phones import PhoneKit
@@ -188,6 +189,24 @@ async def test_an_agent_who_does_not_answer_a_callback_reads_idle_again(
     await port.call_back("bjorn", CALLER, "pension")
     agent_call = await bjorn.wait_rang(timeout=5)
     await until_state(port, "bjorn", {MemberState.RINGING, MemberState.ON_CALL})
+
+    ring = next(a.ring_timeout for a in pbx_site.agents if a.id == "bjorn")
+    await bjorn.wait_cancelled(agent_call, timeout=ring + 5)
+    await until_state(port, "bjorn", {MemberState.IDLE})
+
+
+async def test_an_agent_whose_callback_rang_when_the_engine_died_is_free_after_the_ring(
+    port: PbxPort, phones: PhoneKit, far_end: TrunkEnd, pbx_site: Site
+) -> None:
+    bjorn = await phones.register("bjorn-soft", on_call="ignore")
+    await port.apply(Join("pension", "bjorn", "test: a member to read the state of"))
+    await until_state(port, "bjorn", {MemberState.IDLE})
+    dying = await open_port(pbx_site)  # the connection of an engine about to be killed
+    await dying.call_back("bjorn", CALLER, "pension")
+    agent_call = await bjorn.wait_rang(timeout=5)
+    # Killed: its connection is gone before the callback ends, so it frees nobody.
+    await dying.client.close()  # type: ignore[attr-defined]
+    await dying.close()
 
     ring = next(a.ring_timeout for a in pbx_site.agents if a.id == "bjorn")
     await bjorn.wait_cancelled(agent_call, timeout=ring + 5)

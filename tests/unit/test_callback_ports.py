@@ -5,6 +5,7 @@ proves them on the real ones)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from telephony.asterisk.callback import call_back as asterisk_call_back
 from telephony.asterisk.callback import originate as asterisk_originate
 from telephony.asterisk.render import render as render_asterisk
 from telephony.freeswitch import names as freeswitch_names
-from telephony.freeswitch.callback import FREE, ON_CALLBACK, Callbacks
+from telephony.freeswitch.callback import FREE, LEGS_REALM, ON_CALLBACK, Callbacks
 from telephony.freeswitch.callback import originate as freeswitch_originate
 from telephony.port import PbxRefused
 from telephony.routing.callback import CALLER_RING_SECONDS, outbound
@@ -267,3 +268,64 @@ async def test_freeswitch_agent_who_does_not_answer_is_set_free_again() -> None:
         while states(esl) != [ON_CALLBACK, FREE]:
             await asyncio.sleep(0.01)
     await callbacks.close()
+
+
+class OrphanEsl:
+    """A FreeSWITCH holding a callback note an engine left behind."""
+
+    def __init__(self, note: str, alive: set[str], state: str = ON_CALLBACK) -> None:
+        self.note = note
+        self.alive = alive
+        self.state = state
+        self.api_calls: list[str] = []
+
+    async def api(self, command: str, check: bool = True) -> str:
+        self.api_calls.append(command)
+        if command == f"group call:{LEGS_REALM}":
+            return "asa" if self.note else "-ERR no reply"
+        if command == f"db select/{LEGS_REALM}/asa":
+            return self.note
+        if command.startswith("uuid_exists "):
+            return "true" if command.split()[1] in self.alive else "false"
+        if command.startswith("callcenter_config agent get state"):
+            return self.state
+        return "+OK"
+
+
+async def test_an_orphaned_callback_whose_legs_are_gone_frees_its_agent() -> None:
+    esl = OrphanEsl(f"{int(time.time()) - 5};LEG1,LEG2", alive=set())
+    assert await Callbacks(esl, SITE).release_orphans() == ["asa"]  # type: ignore[arg-type]
+    assert states(esl) == [FREE]  # type: ignore[arg-type]
+    assert f"db delete/{LEGS_REALM}/asa" in esl.api_calls
+
+
+async def test_an_orphaned_callback_still_ringing_is_left_for_the_next_read() -> None:
+    esl = OrphanEsl(f"{int(time.time())};LEG1,LEG2", alive={"LEG1", "LEG2"})
+    assert await Callbacks(esl, SITE).release_orphans() == []  # type: ignore[arg-type]
+    assert states(esl) == []  # type: ignore[arg-type]
+
+
+async def test_an_orphaned_callback_answered_gets_the_hook_on_the_leg_left() -> None:
+    esl = OrphanEsl(f"{int(time.time()) - 600};LEG1,LEG2", alive={"LEG2"})
+    assert await Callbacks(esl, SITE).release_orphans() == ["asa"]  # type: ignore[arg-type]
+    assert [c for c in esl.api_calls if c.startswith("uuid_setvar")] == [
+        "uuid_setvar LEG2 api_hangup_hook callcenter_config agent set state asa Waiting"
+    ]
+    assert states(esl) == []  # type: ignore[arg-type]  # busy until that call ends
+
+
+async def test_an_orphaned_agent_taken_by_a_queue_call_since_is_left_alone() -> None:
+    esl = OrphanEsl(f"{int(time.time()) - 600};LEG1", alive=set(), state="In a queue call")
+    assert await Callbacks(esl, SITE).release_orphans() == ["asa"]  # type: ignore[arg-type]
+    assert states(esl) == []  # type: ignore[arg-type]
+
+
+async def test_a_callback_notes_its_legs_until_it_ends() -> None:
+    esl = FakeEsl("-ERR NO_ANSWER\n", leg_appears=True)
+    callbacks = Callbacks(esl, SITE)  # type: ignore[arg-type]
+    await callbacks.call_back("asa", "+46701111111", "pension")
+    noted = [c for c in esl.api_calls if c.startswith(f"db insert/{LEGS_REALM}/asa/")]
+    assert len(noted) == 1
+    esl.release.set()
+    await until_job_done(callbacks)
+    assert esl.api_calls[-2:] == [f"db delete/{LEGS_REALM}/asa", f"group delete:{LEGS_REALM}:asa"]
