@@ -42,6 +42,7 @@ from telephony.port import (
     PbxAuthError,
     PbxRefused,
     PbxUnavailable,
+    Publish,
     PutKey,
     SetHold,
     SetLevel,
@@ -278,6 +279,9 @@ class AsteriskPort:
         if isinstance(command, PutKey):
             family, key = astdb.location(command.key)
             return "DBPut", {"Family": family, "Key": key, "Val": command.value}
+        if isinstance(command, Publish):
+            # Presence publication is being built (issue 9); refused until then.
+            raise PbxRefused(f"{command}: presence publication is not built yet")
         family, key = astdb.location(command.key)
         return "DBDel", {"Family": family, "Key": key}
 

@@ -75,6 +75,7 @@ from telephony.port import (
     PbxAuthError,
     PbxRefused,
     PbxUnavailable,
+    Publish,
     PutKey,
     SetHold,
     SetLevel,
@@ -495,6 +496,9 @@ class FreeswitchPort:
             return False
         if isinstance(command, PutKey):
             await self._put(command.key, command.value)
+        elif isinstance(command, Publish):
+            # Presence publication is being built (issue 9); refused until then.
+            raise PbxRefused(f"{command}: presence publication is not built yet")
         else:
             await self._delete(command.key)
         return True

@@ -24,6 +24,7 @@ from telephony.port.model import (
     LiveCall,
     Member,
     MemberState,
+    Publish,
     PutKey,
     SetHold,
     SetLevel,
@@ -61,6 +62,8 @@ class MemoryPort:
         self.transfers: list[tuple[LiveCall, str, bool]] = []
         self.callbacks: list[tuple[str, str, str]] = []
         self.snapshots: list[frozenset[str] | None] = []  # the queues each read asked for
+        self.phones: dict[str, MemberState] | None = None  # None: the port cannot tell
+        self.published: dict[str, Publish] = {}  # the last publication per agent
 
     # -- what tests do to the PBX
 
@@ -106,6 +109,14 @@ class MemoryPort:
         (self.registered.add if registered else self.registered.discard)(agent)
         self._tell(Change(ChangeKind.REGISTRATION, agent=agent))
 
+    def set_phone(self, agent: str, state: MemberState) -> None:
+        """The agent's devices started or stopped ringing or a call (any call, not only
+        a queue's): watchers hear PHONE_STATE."""
+        if self.phones is None:
+            self.phones = {}
+        self.phones[agent] = state
+        self._tell(Change(ChangeKind.PHONE_STATE, agent=agent, state=state))
+
     def entries(self, queue: str) -> list[str]:
         """Agent ids in a queue, sorted, duplicates kept (as tests read a real queue)."""
         return sorted(m.agent for m in self.members.values() if m.queue == queue)
@@ -122,7 +133,8 @@ class MemoryPort:
         self.snapshots.append(None if queues is None else frozenset(queues))
         members = tuple(m for m in self.members.values() if queues is None or m.queue in queues)
         registered = None if self.registered is None else frozenset(self.registered)
-        return Snapshot(members, dict(self.keys), registered)
+        phones = None if self.phones is None else dict(self.phones)
+        return Snapshot(members, dict(self.keys), registered, phones)
 
     async def apply(self, command: Command) -> None:
         self._fail_if_unavailable(type(command).__name__)
@@ -158,6 +170,8 @@ class MemoryPort:
             self.keys[command.key] = command.value
         elif isinstance(command, DeleteKey):
             self.keys.pop(command.key, None)
+        elif isinstance(command, Publish):
+            self.published[command.agent] = command
 
     def watch(self, on_change: Callable[[Change], None]) -> _Watch:
         watch = _Watch(self, on_change)

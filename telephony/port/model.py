@@ -62,6 +62,24 @@ class Member:
         return self.state in (MemberState.ON_CALL, MemberState.RINGING)
 
 
+class Presence(StrEnum):
+    """An agent's state as people and phones see it: one per agent, not per device."""
+
+    OFFLINE = "offline"
+    """No device registered."""
+    AVAILABLE = "available"
+    ON_DUTY = "on_duty"
+    """Available, and on a hunt-group shift now."""
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    """A queue or hunt-group call just ended: no new one for the wrap-up time."""
+    AWAY = "away"
+    """Paused on purpose, with a reason: offered no queue or hunt-group call."""
+    FOCUS = "focus"
+    """Working undisturbed, maybe until a time: reached only by allowed callers."""
+
+
 class Family(StrEnum):
     """The kinds of state the engine keeps in the PBX, where the dialplan reads it."""
 
@@ -173,7 +191,22 @@ class SetLevel:
         return f"move {self.agent} in {self.queue} to level {self.level}: {self.why}"
 
 
-Command = Join | Leave | SetHold | SetLevel | PutKey | DeleteKey
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Show an agent's state on their extension to subscribed phones (BLF lamp and
+    presence), whatever device they use: focus and away read busy. `note` is the state
+    in words, in the site's time zone ("Focus until 14:00"), for phones that show it."""
+
+    agent: str
+    presence: Presence
+    note: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"publish {self.agent} as {self.presence.value} ({self.note}): {self.why}"
+
+
+Command = Join | Leave | SetHold | SetLevel | PutKey | DeleteKey | Publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +218,9 @@ class Snapshot:
     registered: frozenset[str] | None = None
     """Agents with at least one device registered now; None when the port cannot tell
     (then every agent counts as reachable)."""
+    phones: dict[str, MemberState] | None = None
+    """What each agent's devices are doing now (the busiest of them), by agent id, for
+    every agent of the site; None when the port cannot tell."""
 
 
 class ChangeKind(StrEnum):
@@ -198,6 +234,9 @@ class ChangeKind(StrEnum):
     """The port gave up for good (the PBX refused a re-login): the engine must stop."""
     REGISTRATION = "registration"
     """A device of `agent` registered or went away."""
+    PHONE_STATE = "phone_state"
+    """A device of `agent` started or stopped ringing or a call; `state` is what the
+    agent's devices do now, when the port knows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +246,7 @@ class Change:
     kind: ChangeKind
     queue: str = ""
     agent: str = ""
+    state: MemberState | None = None
 
 
 @dataclass(frozen=True, slots=True)
