@@ -18,6 +18,8 @@ Fixtures:
   engine drives), closed afterwards.
 - `ami` (function): a connected `telephony.asterisk.ami.AmiClient` (Asterisk only).
 - `phones` (function): a `PhoneKit`; every SIPp it started is stopped afterwards.
+- `subscribers` (function): a `SubscriberKit` of presence watchers; every subscription
+  is ended and its SIPp stopped afterwards.
 
 Tests using these fixtures get the `pbx` marker, so `-m "not pbx"` leaves them out.
 """
@@ -40,8 +42,9 @@ if TYPE_CHECKING:
     from telephony.pbx import LocalPbx, PbxInfo
     from telephony.port import PbxPort
     from telephony.testing.phones import PhoneKit
+    from telephony.testing.subscriber import SubscriberKit
 
-_PBX_FIXTURES = frozenset({"pbx", "ami", "phones", "port"})
+_PBX_FIXTURES = frozenset({"pbx", "ami", "phones", "port", "subscribers"})
 _KINDS_ENV = "TELEPHONY_PBX_KINDS"
 
 
@@ -287,6 +290,10 @@ except ImportError:  # pragma: no cover - the fixtures below then explain themse
     def _phones_need_pytest_asyncio() -> NoReturn:
         pytest.fail("the `phones` fixture needs pytest-asyncio (pip install pytest-asyncio)")
 
+    @pytest.fixture(name="subscribers")
+    def _subscribers_need_pytest_asyncio() -> NoReturn:
+        pytest.fail("the `subscribers` fixture needs pytest-asyncio (pip install pytest-asyncio)")
+
 else:
 
     @pytest_asyncio.fixture
@@ -345,3 +352,21 @@ else:
             # test. Every test starts with no calls on the PBX.
             await asyncio.to_thread(pbx.hangup_all)
             await _until_no_channels(pbx)
+
+    @pytest_asyncio.fixture
+    async def subscribers(
+        pbx: PbxHandle, pbx_site: Site, tmp_path: Path
+    ) -> AsyncIterator[SubscriberKit]:
+        """Presence watchers (SUBSCRIBE dialogs) as the site's devices; every subscription
+        is ended (Expires: 0) and its SIPp stopped after the test, so the PBX keeps none.
+        """
+        from telephony.testing.subscriber import SubscriberKit
+
+        kit = SubscriberKit(
+            pbx_site, tmp_path / "sipp-sub", sip_host=pbx.info.sip_host,
+            sip_port=pbx.info.sip_port,
+        )
+        try:
+            yield kit
+        finally:
+            await kit.close()
