@@ -20,6 +20,9 @@ FOCUS = f"{ROOT}/{Family.FOCUS.value}"
 CASE = f"{ROOT}/{Family.CASE.value}"
 # The family the dialplan writes.
 CALLBACK = f"{ROOT}/{Family.CALLBACK.value}"
+# The phone keys (extensions.conf, tel-keys) write overrides and focus, and read away.
+OVERRIDE = f"{ROOT}/{Family.OVERRIDE.value}"
+AWAY = f"{ROOT}/away"
 
 _FAMILIES = {f.value: f for f in Family}
 

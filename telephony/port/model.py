@@ -237,6 +237,9 @@ class ChangeKind(StrEnum):
     PHONE_STATE = "phone_state"
     """A device of `agent` started or stopped ringing or a call; `state` is what the
     agent's devices do now, when the port knows."""
+    KEY = "key"
+    """A phone changed a stored key of `agent` (a feature code: duty or focus): read
+    the keys again."""
 
 
 @dataclass(frozen=True, slots=True)
