@@ -122,6 +122,21 @@ def dial_string(agent: Agent, site: Site) -> str:
     return ",".join(f"user/{device.id}@{domain(site)}" for device in agent.devices)
 
 
+def presence_id(agent: Agent, site: Site) -> str:
+    """What every leg of the agent's devices is, to presence: the agent's extension, so
+    the phones subscribed to it follow the agent on any device."""
+    return f"{agent.extension}@{domain(site)}"
+
+
+def device_dial_string(agent: Agent, site: Site) -> str:
+    """The directory's dial-string of one of the agent's devices (`user/<device>` rings
+    it): its registered contact, in the site's domain, with the agent's presence id."""
+    return (
+        f"{{^^:sip_invite_domain=${{dialed_domain}}:presence_id={presence_id(agent, site)}}}"
+        f"${{sofia_contact({PROFILE}/${{dialed_user}}@${{dialed_domain}})}}"
+    )
+
+
 def trunk_dial_string(trunk: Trunk, number: str) -> str:
     """The bridge target that calls a number out through a trunk: straight to the
     trunk's far end (`dial_host:dial_port`) from the site's one profile."""

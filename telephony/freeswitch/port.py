@@ -33,6 +33,9 @@ Neutral words in, FreeSWITCH's out, and back:
 - Registered agents come from mod_sofia's registrations of the site's profile, and
   `sofia::register`, `sofia::unregister` and `sofia::expire` events say they changed;
   the list read is kept until they do (and read again for a second after).
+- Presence (`telephony.freeswitch.presence`): a publication is a PRESENCE_IN sent
+  through the Event Socket (nothing stored, no lock); what the agents' devices do is
+  read from the PRESENCE_IN events of their legs.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from telephony.freeswitch.esl import (
     Reconnected,
     Subscription,
 )
+from telephony.freeswitch.presence import PRESENCE_EVENTS, PresencePublisher
 from telephony.net import ConnectionState
 from telephony.port import (
     Change,
@@ -85,7 +89,7 @@ from telephony.port import (
 log = logging.getLogger(__name__)
 
 CALLCENTER = "CUSTOM callcenter::info"
-ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS)
+ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS, *PRESENCE_EVENTS)
 
 HOLD_REALM = names.REALM_PREFIX + "hold"
 META_REALM = names.META_REALM
@@ -201,11 +205,13 @@ def unpack_holds(text: str) -> dict[str, Held]:
 
 
 class _Watch:
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription, stop: Callable[[], None]) -> None:
         self._subscription = subscription
+        self._stop = stop
 
     def close(self) -> None:
         self._subscription.close()
+        self._stop()
 
 
 class FreeswitchPort:
@@ -233,6 +239,7 @@ class FreeswitchPort:
         self._lock = asyncio.Lock()
         self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
         self._callbacks = Callbacks(client, site)
+        self._presence = PresencePublisher(client, site)
         # The agents registered as last read, and when that read began; a site's
         # thousands of registrations cost FreeSWITCH tens of ms to list, every snapshot.
         self._registered_read: tuple[float, frozenset[str] | None] | None = None
@@ -427,7 +434,8 @@ class FreeswitchPort:
                     queue, agent, f"held:{queue}:{agent}", hold=hold.hold,
                     state=_state(agents.get(agent)), level=hold.level,
                 ))
-        return Snapshot(tuple(members), self._keys(), registered)
+        phones = await self._presence.snapshot(registered, full=queues is None)
+        return Snapshot(tuple(members), self._keys(), registered, phones)
 
     def _on_registration(self, event: ClientEvent) -> None:
         # A registration changed, or FreeSWITCH may have restarted: read them again.
@@ -459,6 +467,10 @@ class FreeswitchPort:
         )
 
     async def apply(self, command: Command) -> None:
+        if isinstance(command, Publish):
+            # Nothing stored, so no lock: mod_sofia tells the watchers at once.
+            await self._presence.publish(command.agent, command.presence, command.note)
+            return
         async with self._lock:
             await self._refresh()
             if await self._apply(command):
@@ -497,8 +509,8 @@ class FreeswitchPort:
         if isinstance(command, PutKey):
             await self._put(command.key, command.value)
         elif isinstance(command, Publish):
-            # Presence publication is being built (issue 9); refused until then.
-            raise PbxRefused(f"{command}: presence publication is not built yet")
+            await self._presence.publish(command.agent, command.presence, command.note)
+            return False
         else:
             await self._delete(command.key)
         return True
@@ -647,7 +659,7 @@ class FreeswitchPort:
         return _Watch(self.client.subscribe(
             on_event,
             names=[CALLCENTER, *registrations.REGISTRATION_EVENTS, "Reconnected", "Disconnected"],
-        ))
+        ), self._presence.listen(on_change))
 
     async def calls(self) -> tuple[LiveCall, ...]:
         return await transfer.calls(self.client, self.site)
@@ -663,6 +675,7 @@ class FreeswitchPort:
         if self._registration_sub is not None:
             self._registration_sub.close()
         await self._callbacks.close()
+        await self._presence.close()
         if self._owns_client:
             await self.client.close()
 

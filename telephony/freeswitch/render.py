@@ -209,6 +209,8 @@ def render(site: Site) -> dict[str, str]:
         "secret": lambda s: s.get_secret_value(),
         "numbers": _numbers,
         "dial_string": lambda agent: names.dial_string(agent, site),
+        "device_dial_string": lambda agent: names.device_dial_string(agent, site),
+        "presence_id": lambda agent: names.presence_id(agent, site),
         "agent_steps": {a.id: _steps(a.fallback, a.id, site) for a in site.agents},
         "group_steps": {g.id: _steps(g.fallback, g.id, site) for g in site.hunt_groups},
         "queue_steps": {q.id: _steps(q.fallback, q.id, site) for q in site.queues},
