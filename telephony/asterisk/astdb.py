@@ -5,6 +5,7 @@ last>` and the key `<last part>`:
 
 - `telephony/focus/<agent>` = focus end (the dialplan compares it with `${EPOCH}`)
 - `telephony/case/<caller number>` = agent
+- `telephony/away/<agent>` = why the agent is away (the engine's alone)
 - `telephony/override/<group>/<agent>` `member` | `pause` = manual change
 - `telephony/callback/<queue>/<caller number>` = when the caller joined the skill
   queue (Unix seconds): written by the dialplan when the caller pressed the callback key

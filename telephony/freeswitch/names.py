@@ -13,6 +13,7 @@ and writes one:
 
 - `telephony_focus` `<agent>` = focus end (Unix seconds, `0` until turned off)
 - `telephony_case` `<caller number>` = the agent who owns the caller's case
+- `telephony_away` `<agent>` = why the agent is away (the engine's alone)
 - `telephony_callback` `<queue>.<caller number>` = when the caller joined the skill
   queue (Unix seconds): a caller who pressed the callback key, listed in the mod_db
   group `telephony_callback.<queue>`
@@ -50,6 +51,8 @@ VOICEMAIL_PROFILE = "default"
 REALM_PREFIX = "telephony_"
 FOCUS_REALM = REALM_PREFIX + Family.FOCUS.value
 CASE_REALM = REALM_PREFIX + Family.CASE.value
+# Read and written by the engine alone: `<agent>` = the reason the agent is away.
+AWAY_REALM = REALM_PREFIX + Family.AWAY.value
 # Written by the dialplan: `<queue>.<caller number>` = when the caller joined.
 CALLBACK_REALM = REALM_PREFIX + Family.CALLBACK.value
 # Every writer of the realms above stamps this key with a new token after a change, so

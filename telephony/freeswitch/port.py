@@ -20,8 +20,9 @@ Neutral words in, FreeSWITCH's out, and back:
 - A tier's position is the agent's place in the site (the order `linear` rings in).
 - Keys live in mod_db (sqlite, survives a restart; `telephony.freeswitch.names`):
   focus `telephony_focus/<agent>` and case links `telephony_case/<number>` are what
-  the dialplan reads. mod_db cannot list a realm and `db select` returns at most 255
-  bytes, so the port keeps what it needs to find them again: manual overrides are
+  the dialplan reads; away reasons (`telephony_away/<agent>`) are the engine's alone.
+  mod_db cannot list a realm and `db select` returns at most 255 bytes, so the port
+  keeps what it needs to find them again: manual overrides are
   packed per agent (`telephony_override/<agent>` = `group.kind=value;...`), and each
   agent's case numbers are a mod_db group (`telephony_case.<agent>`). Callback
   requests are the dialplan's: `telephony_callback/<queue>.<number>`, each queue's
@@ -227,6 +228,7 @@ class FreeswitchPort:
         self._agents = {a.id for a in site.agents}
         # What mod_db holds for us, as read at (re)connect and changed by our writes.
         self._focus: dict[str, str] = {}
+        self._away: dict[str, str] = {}
         self._cases: dict[str, str] = {}
         self._overrides: dict[str, dict[tuple[str, str], str]] = {}
         self._holds: dict[str, dict[str, Held]] = {}
@@ -338,8 +340,9 @@ class FreeswitchPort:
     async def _load(self) -> None:
         """Read everything the engine stored, one pipelined round per kind of key."""
         agents = sorted(self._agents)
-        focus, overrides, holds, case_lists = await asyncio.gather(
+        focus, away, overrides, holds, case_lists = await asyncio.gather(
             asyncio.gather(*(self._db_select(names.FOCUS_REALM, a) for a in agents)),
+            asyncio.gather(*(self._db_select(names.AWAY_REALM, a) for a in agents)),
             asyncio.gather(*(self._db_select(OVERRIDE_REALM, a) for a in agents)),
             asyncio.gather(*(self._db_select(HOLD_REALM, a) for a in agents)),
             asyncio.gather(*(self._group("call", self._case_group(a)) for a in agents)),
@@ -348,6 +351,7 @@ class FreeswitchPort:
         numbers = sorted(set().union(*listed.values())) if listed else []
         owners = await asyncio.gather(*(self._db_select(names.CASE_REALM, n) for n in numbers))
         self._focus = {a: v for a, v in zip(agents, focus, strict=True) if v}
+        self._away = {a: v for a, v in zip(agents, away, strict=True) if v}
         self._overrides = {
             a: entries for a, text in zip(agents, overrides, strict=True)
             if (entries := unpack_overrides(text))
@@ -388,6 +392,8 @@ class FreeswitchPort:
         keys: dict[Key, str] = {}
         for agent, value in self._focus.items():
             keys[Key(Family.FOCUS, (agent,))] = value
+        for agent, value in self._away.items():
+            keys[Key(Family.AWAY, (agent,))] = value
         for number, agent in self._cases.items():
             keys[Key(Family.CASE, (number,))] = agent
         for agent, entries in self._overrides.items():
@@ -582,6 +588,10 @@ class FreeswitchPort:
             (agent,) = key.parts
             await self._db_put(names.FOCUS_REALM, agent, value)
             self._focus[agent] = value
+        elif key.family is Family.AWAY:
+            (agent,) = key.parts
+            await self._db_put(names.AWAY_REALM, agent, value)
+            self._away[agent] = value
         elif key.family is Family.CASE:
             (number,) = key.parts
             before = self._cases.get(number)
@@ -615,6 +625,10 @@ class FreeswitchPort:
             (agent,) = key.parts
             await self._db_delete(names.FOCUS_REALM, agent)
             self._focus.pop(agent, None)
+        elif key.family is Family.AWAY:
+            (agent,) = key.parts
+            await self._db_delete(names.AWAY_REALM, agent)
+            self._away.pop(agent, None)
         elif key.family is Family.CASE:
             (number,) = key.parts
             owner = self._cases.pop(number, None)

@@ -93,6 +93,9 @@ class Family(StrEnum):
     """(queue, caller number) = "<unix seconds the caller joined the queue>": a caller
     who pressed the callback key. Written by the dialplan, deleted by the engine once
     the caller is called back."""
+    AWAY = "away"
+    """(agent,) = the reason, in words: the agent is away (held in every hunt group and
+    skill queue, the direct line still rings) until back."""
 
 
 @dataclass(frozen=True, slots=True)
