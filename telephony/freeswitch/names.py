@@ -140,6 +140,16 @@ def device_dial_string(agent: Agent, site: Site) -> str:
     )
 
 
+# The CUSTOM event a phone key raises (the dialplan's `event`), for the port.
+KEY_EVENT = "telephony::key"
+
+
+def feature_code(code: str, agent: Agent) -> str:
+    """The number a phone key dials and watches: the site's code and the agent's own
+    extension (`*501001`), so one BLF key both toggles and lights."""
+    return f"{code}{agent.extension}"
+
+
 def trunk_dial_string(trunk: Trunk, number: str) -> str:
     """The bridge target that calls a number out through a trunk: straight to the
     trunk's far end (`dial_host:dial_port`) from the site's one profile."""

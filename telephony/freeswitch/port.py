@@ -36,7 +36,10 @@ Neutral words in, FreeSWITCH's out, and back:
   the list read is kept until they do (and read again for a second after).
 - Presence (`telephony.freeswitch.presence`): a publication is a PRESENCE_IN sent
   through the Event Socket (nothing stored, no lock); what the agents' devices do is
-  read from the PRESENCE_IN events of their legs.
+  read from the PRESENCE_IN events of their legs. A phone key raises `telephony::key`:
+  the port toggles the agent's hunt-group duty (an override until the next midnight of
+  each group, as the engine stores a manual change; the dialplan toggles focus
+  itself), lights the key and tells the watches (ChangeKind.KEY).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as day_time
 
 from telephony.config.models import Site
 from telephony.freeswitch import names, registrations, transfer
@@ -90,7 +95,8 @@ from telephony.port import (
 log = logging.getLogger(__name__)
 
 CALLCENTER = "CUSTOM callcenter::info"
-ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS, *PRESENCE_EVENTS)
+KEY_EVENT = f"CUSTOM {names.KEY_EVENT}"
+ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS, *PRESENCE_EVENTS, KEY_EVENT)
 
 HOLD_REALM = names.REALM_PREFIX + "hold"
 META_REALM = names.META_REALM
@@ -242,6 +248,8 @@ class FreeswitchPort:
         self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
         self._callbacks = Callbacks(client, site)
         self._presence = PresencePublisher(client, site)
+        keys = KEY_EVENT in client.events or "ALL" in client.events
+        self._key_sub = client.subscribe(self._on_key, names=[KEY_EVENT]) if keys else None
         # The agents registered as last read, and when that read began; a site's
         # thousands of registrations cost FreeSWITCH tens of ms to list, every snapshot.
         self._registered_read: tuple[float, frozenset[str] | None] | None = None
@@ -442,6 +450,43 @@ class FreeswitchPort:
                 ))
         phones = await self._presence.snapshot(registered, full=queues is None)
         return Snapshot(tuple(members), self._keys(), registered, phones)
+
+    async def _on_key(self, event: ClientEvent) -> None:
+        """A phone key (the dialplan's event): duty is toggled here, focus was by the
+        dialplan; the key lights at once and the watches are told to look."""
+        if not isinstance(event, Event):
+            return
+        agent, key = event.get("tel-agent") or "", event.get("tel-key") or ""
+        if agent not in self._agents or key not in ("duty", "focus"):
+            return
+        try:
+            if key == "duty":
+                on = await self._toggle_duty(agent)
+            else:
+                until = await self._db_select(names.FOCUS_REALM, agent)
+                on = until == "0" or (until.isdigit() and int(until) > time.time())
+            await self._presence.key_lamp(agent, key, on)
+        except (PbxUnavailable, PbxRefused) as exc:
+            log.warning("%s key of %s: %s", key, agent, exc)
+        self._presence.emit(Change(ChangeKind.KEY, agent=agent))
+
+    async def _toggle_duty(self, agent: str) -> bool:
+        """Take the agent out of every hunt group of theirs when they are in one now, else
+        into all of them, until the next midnight of each group; True: now on duty."""
+        groups = [g for g in self.site.hunt_groups if agent in g.roster]
+        if not groups:
+            return False
+        snapshot = await self.snapshot([g.id for g in groups])
+        on = any(m.agent == agent for m in snapshot.members)
+        for group in groups:
+            zone = self.site.zone(group)
+            tomorrow = (datetime.now(zone) + timedelta(days=1)).date()
+            until = int(datetime.combine(tomorrow, day_time(0), tzinfo=zone).timestamp())
+            await self.apply(PutKey(
+                Key(Family.OVERRIDE, (group.id, agent, "member")),
+                f"{'leave' if on else 'join'}:{until}", f"{agent}'s duty key",
+            ))
+        return not on
 
     def _on_registration(self, event: ClientEvent) -> None:
         # A registration changed, or FreeSWITCH may have restarted: read them again.
@@ -690,6 +735,8 @@ class FreeswitchPort:
             self._registration_sub.close()
         await self._callbacks.close()
         await self._presence.close()
+        if self._key_sub is not None:
+            await self._key_sub.aclose()
         if self._owns_client:
             await self.client.close()
 

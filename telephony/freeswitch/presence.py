@@ -15,7 +15,10 @@ each extension on its own. Three sources feed the events of an agent's extension
   own `Unregistered`, basic closed, for an agent with no device registered), and for
   the lamp of focus and away a confirmed dialog of our own (`tel-lamp-<agent>`), an
   empty dialog list when the agent leaves it. Ringing and calls are left to the devices:
-  a publication never turns off a lamp a device lit.
+  a publication never turns off a lamp a device lit. The phone keys' lamps (the duty
+  and focus feature codes before the agent's extension) follow the published state
+  as on Asterisk: lit on duty / in focus, put out by available, away and offline, left
+  as they are while ringing, on a call or in wrap-up.
 - The port's answers to a new subscription (PRESENCE_PROBE): mod_sofia answers one from
   its own tables, which know no engine state (an extension is no registered user), so
   the port sends the new subscriber, alone (its Call-ID), the last publication and
@@ -60,8 +63,9 @@ PRESENCE_EVENTS = (PRESENCE_IN, PRESENCE_PROBE)
 
 # A header on every event the port sends, so it knows its own when they come back.
 MARK = "tel-published"
-# The id of the dialog that lights an agent's lamp for focus or away.
+# The ids of our dialogs: an agent's lamp for focus or away, their duty and focus keys.
 LAMP_PREFIX = "tel-lamp-"
+KEY_PREFIX = {"duty": "tel-duty-", "focus": "tel-focus-"}
 
 # States whose lamp is the engine's (busy), and those the devices light themselves.
 BUSY = frozenset({Presence.FOCUS, Presence.AWAY})
@@ -76,6 +80,15 @@ _RPID = {
     Presence.ON_CALL: "on-the-phone",
 }
 OFFLINE_STATUS = "Unregistered"
+
+# The published states that show whether the agent is on duty / in focus (the keys'
+# lamps); ringing, a call and wrap-up hide it.
+KEY_SHOWN = {
+    "duty": {Presence.ON_DUTY: True, Presence.AVAILABLE: False, Presence.AWAY: False,
+             Presence.FOCUS: False, Presence.OFFLINE: False},
+    "focus": {Presence.FOCUS: True, Presence.AVAILABLE: False, Presence.ON_DUTY: False,
+              Presence.AWAY: False, Presence.OFFLINE: False},
+}
 
 # Channel call states (`Channel-Call-State`, `show channels` callstate) in neutral words.
 _RINGING_STATES = frozenset({"DOWN", "DIALING", "RINGING", "EARLY", "RING_WAIT"})
@@ -286,16 +299,17 @@ def pidf_headers(
 
 def lamp_headers(
     busy: bool, agent: str, extension: str, domain: str, *, why: str = "",
-    call_id: str | None = None,
+    call_id: str | None = None, lamp_id: str = "",
 ) -> Headers:
-    """A PRESENCE_IN for the lamps (dialog-info watchers) of an extension: busy is one
-    confirmed dialog of our own (`why`, a word, shows as its remote party), idle an empty
-    dialog list (mod_sofia sends dialog-info with state "full" either way)."""
+    """A PRESENCE_IN for the lamps (dialog-info watchers) of an extension (or a key):
+    busy is one confirmed dialog of our own (`lamp_id`; `why`, a word, shows as its
+    remote party), idle an empty dialog list (mod_sofia sends dialog-info with state
+    "full" either way)."""
     headers = _base(agent, extension, domain, call_id)
     headers += [("event_type", "dialog"), ("alt_event_type", "dialog")]
     if busy:
         headers += [
-            ("unique-id", LAMP_PREFIX + agent),
+            ("unique-id", lamp_id or LAMP_PREFIX + agent),
             ("answer-state", "confirmed"),
             ("presence-call-direction", "inbound"),
             ("caller-username", extension),  # the agent started it: direction initiator
@@ -345,9 +359,16 @@ class PresencePublisher:
         self.phones = Phones(site)
         self._extension = {a.id: a.extension for a in site.agents}
         self._agent_of_extension = {a.extension: a.id for a in site.agents}
+        # The phone keys' numbers: (agent, "duty" | "focus") by number, and back.
+        self._key_of: dict[str, tuple[str, str]] = {}
+        for a in site.agents:
+            if any(a.id in g.roster for g in site.hunt_groups):
+                self._key_of[names.feature_code(site.pbx.duty_code, a)] = (a.id, "duty")
+            self._key_of[names.feature_code(site.pbx.focus_code, a)] = (a.id, "focus")
+        self._key_number = {v: k for k, v in self._key_of.items()}
         self._shown: dict[str, Shown] = {}
-        # What the lamps of each agent show from us: True busy, False idle; absent:
-        # unknown (a device lit or put out the lamp since, or FreeSWITCH restarted).
+        # What the lamps of each extension or key show from us: True busy, False idle;
+        # absent: unknown (a device lit or put out the lamp since, FreeSWITCH restarted).
         self._lamps: dict[str, bool] = {}
         self._listeners: list[Callable[[Change], None]] = []
         heard = set(PRESENCE_EVENTS) <= client.events or "ALL" in client.events
@@ -375,7 +396,7 @@ class PresencePublisher:
     def _changed(self, agents: Iterable[str]) -> None:
         for agent in sorted(agents):
             # A device lit or put out the lamp: ours is no longer what it shows.
-            self._lamps.pop(agent, None)
+            self._lamps.pop(self._extension[agent], None)
             change = Change(ChangeKind.PHONE_STATE, agent=agent,
                             state=self.phones.state(agent) or MemberState.IDLE)
             for listener in list(self._listeners):
@@ -396,37 +417,60 @@ class PresencePublisher:
             if agent is not None:
                 self._changed([agent])
             else:
-                foreign = self._foreign(event)
-                if foreign is not None:
-                    await self._reassert(foreign)
+                user = self._foreign(event)
+                if user is not None:
+                    await self._reassert(user)
         elif event.name == PRESENCE_PROBE:
             await self._answer_probe(event)
 
-    def _extension_agent(self, address: str) -> str | None:
+    def _user(self, address: str) -> str | None:
+        """The extension or key number an address of the site's domain names, if ours."""
         user, _, host = address.partition("@")
         user = user.rpartition("+")[2]  # a proto prefix (sip+1001) is not the user
-        return self._agent_of_extension.get(user) if host == self.domain else None
+        if host != self.domain:
+            return None
+        return user if user in self._agent_of_extension or user in self._key_of else None
 
     def _foreign(self, event: Event) -> str | None:
-        """The agent a PRESENCE_IN FreeSWITCH raised by itself is about (no channel, not
-        ours), or None."""
+        """The extension or key a PRESENCE_IN FreeSWITCH raised by itself is about (no
+        channel, not ours), or None."""
         if event.get(MARK) is not None or event.get("Unique-ID"):
             return None
-        return self._extension_agent(event.get("from") or "")
+        return self._user(event.get("from") or "")
 
-    async def _reassert(self, agent: str) -> None:
-        shown = self._shown.get(agent)
-        if shown is None:
-            return
+    async def _reassert(self, user: str) -> None:
         # It went to every watcher of the extension, lamps too (as an empty dialog list).
-        self._lamps.pop(agent, None)
-        await self._send_guarded(agent, shown)
+        lamp = self._lamps.pop(user, None)
+        try:
+            if user in self._key_of:
+                agent, kind = self._key_of[user]
+                if lamp is not None:
+                    await self._send_key(agent, kind, lamp)
+                return
+            agent = self._agent_of_extension[user]
+            shown = self._shown.get(agent)
+            if shown is not None:
+                await self._send(agent, shown)
+        except (PbxUnavailable, PbxRefused) as exc:
+            log.warning("presence of %s not shown again: %s", user, exc)
 
     async def _answer_probe(self, event: Event) -> None:
-        agent = self._extension_agent(event.get("to") or "")
+        user = self._user(event.get("to") or "")
         call_id = event.get("sub-call-id") or ""
-        if agent is None or not call_id:
+        if user is None or not call_id:
             return
+        if user in self._key_of:
+            agent, kind = self._key_of[user]
+            lit = self._lamps.get(user)
+            if lit is not None and (event.get("probe-type") or "") == "dialog":
+                try:
+                    await self._sendevent(lamp_headers(
+                        lit, agent, user, self.domain, why=kind, call_id=call_id,
+                        lamp_id=KEY_PREFIX[kind] + agent))
+                except (PbxUnavailable, PbxRefused) as exc:
+                    log.warning("%s key of %s for a new watcher not sent: %s", kind, agent, exc)
+            return
+        agent = self._agent_of_extension[user]
         extension = self._extension[agent]
         shown = self._shown.get(agent)
         try:
@@ -458,12 +502,23 @@ class PresencePublisher:
         shown = Shown(presence, note)
         self._shown[agent] = shown
         await self._send(agent, shown)
+        for kind, shows in KEY_SHOWN.items():
+            on = shows.get(presence)
+            if on is not None and (agent, kind) in self._key_number:
+                await self._send_key(agent, kind, on)
 
-    async def _send_guarded(self, agent: str, shown: Shown) -> None:
-        try:
-            await self._send(agent, shown)
-        except (PbxUnavailable, PbxRefused) as exc:
-            log.warning("presence of %s not shown again: %s", agent, exc)
+    async def key_lamp(self, agent: str, kind: str, on: bool) -> None:
+        """Light (or put out) one of the agent's phone keys now ("duty" or "focus")."""
+        if (agent, kind) in self._key_number:
+            await self._send_key(agent, kind, on)
+
+    async def _send_key(self, agent: str, kind: str, on: bool) -> None:
+        number = self._key_number[(agent, kind)]
+        if self._lamps.get(number) is on:
+            return
+        await self._sendevent(lamp_headers(
+            on, agent, number, self.domain, why=kind, lamp_id=KEY_PREFIX[kind] + agent))
+        self._lamps[number] = on
 
     async def _send(self, agent: str, shown: Shown) -> None:
         extension = self._extension[agent]
@@ -472,13 +527,18 @@ class PresencePublisher:
         if shown.presence in DEVICES:
             return  # the devices' own lamp
         busy = shown.presence in BUSY
-        if self._lamps.get(agent) is busy:
+        if self._lamps.get(extension) is busy:
             return  # the lamps show it already
         if not busy and self.phones.state(agent) is not None:
             return  # a device is ringing or on a call: its lamp, not ours
         await self._sendevent(lamp_headers(
             busy, agent, extension, self.domain, why=shown.presence.value))
-        self._lamps[agent] = busy
+        self._lamps[extension] = busy
+
+    def emit(self, change: Change) -> None:
+        """Tell the port's watches of a change the port found itself (a phone key)."""
+        for listener in list(self._listeners):
+            listener(change)
 
     async def _sendevent(self, headers: Headers) -> None:
         try:

@@ -85,6 +85,10 @@ class FakeClient:
         assert line == "sendevent PRESENCE_IN"
         self.sent.append(dict(headers))
 
+    def to(self, user: str) -> list[dict[str, str]]:
+        """What was sent about one extension or key."""
+        return [s for s in self.sent if s["from"] == f"{user}@{DOMAIN}"]
+
     async def api(self, command: str, **_: Any) -> str:
         self.apis.append(command)
         for prefix, answer in self.answers.items():
@@ -146,7 +150,7 @@ async def test_publish_sends_the_pidf_and_lights_the_lamp_once(site: Site) -> No
     client = FakeClient()
     pub = publisher(site, client)
     await pub.publish("asa", Presence.FOCUS, "Focus until 14:00")
-    assert [(s["event_type"], s.get("answer-state")) for s in client.sent] == [
+    assert [(s["event_type"], s.get("answer-state")) for s in client.to("1001")] == [
         ("presence", None), ("dialog", "confirmed")]
     client.sent.clear()
     await pub.publish("asa", Presence.FOCUS, "Focus until 15:00")  # a new end time
@@ -154,7 +158,7 @@ async def test_publish_sends_the_pidf_and_lights_the_lamp_once(site: Site) -> No
         ("presence", "Focus until 15:00")]
     client.sent.clear()
     await pub.publish("asa", Presence.AVAILABLE, "Available")
-    assert [(s["event_type"], s.get("unique-id")) for s in client.sent] == [
+    assert [(s["event_type"], s.get("unique-id")) for s in client.to("1001")] == [
         ("presence", None), ("dialog", None)]
 
 
@@ -171,7 +175,7 @@ async def test_an_idle_publication_never_puts_out_a_lamp_a_device_lit(site: Site
     pub = publisher(site, client)
     await client.feed(leg("u1", "1001@fund-demo", "RINGING"))
     await pub.publish("asa", Presence.AVAILABLE, "Available")  # the engine is behind
-    assert [s["event_type"] for s in client.sent] == ["presence"]
+    assert [s["event_type"] for s in client.to("1001")] == ["presence"]
 
 
 async def test_after_a_device_call_the_focus_lamp_is_lit_again(site: Site) -> None:
@@ -204,7 +208,7 @@ async def test_after_a_reconnect_the_next_publication_sets_the_lamp_again(site: 
     await client.feed(Reconnected(1))
     client.sent.clear()
     await pub.publish("asa", Presence.AVAILABLE, "Available")
-    assert [s["event_type"] for s in client.sent] == ["presence", "dialog"]
+    assert [s["event_type"] for s in client.to("1001")] == ["presence", "dialog"]
 
 
 # -- new watchers and FreeSWITCH's own words
@@ -352,4 +356,35 @@ async def test_a_connection_without_presence_events_cannot_tell(site: Site) -> N
     pub = publisher(site, client)
     assert await pub.snapshot(None, full=True) is None
     await pub.publish("asa", Presence.FOCUS, "Focus")  # sending needs no events
-    assert len(client.sent) == 2
+    assert len(client.to("1001")) == 2
+
+
+# -- phone keys
+
+
+async def test_the_keys_light_as_the_published_state_shows_duty_and_focus(site: Site) -> None:
+    client = FakeClient()
+    pub = publisher(site, client)
+    await pub.publish("asa", Presence.ON_DUTY, "On duty until 10:00")
+    assert [(s.get("answer-state"), s.get("unique-id")) for s in client.to("*501001")] == [
+        ("confirmed", "tel-duty-asa")]
+    assert [s.get("answer-state") for s in client.to("*511001")] == [None]  # put out
+    client.sent.clear()
+    await pub.publish("asa", Presence.ON_CALL, "On a call")  # hides both: left alone
+    await pub.publish("asa", Presence.ON_DUTY, "On duty until 10:00")  # as they are
+    assert client.to("*501001") == [] and client.to("*511001") == []
+    await pub.publish("asa", Presence.FOCUS, "Focus")
+    assert [s.get("answer-state") for s in client.to("*501001")] == [None]
+    assert [s.get("answer-state") for s in client.to("*511001")] == ["confirmed"]
+
+
+async def test_a_new_key_watcher_gets_the_keys_lamp(site: Site) -> None:
+    client = FakeClient()
+    pub = publisher(site, client)
+    await pub.key_lamp("asa", "focus", True)
+    client.sent.clear()
+    await client.feed(event("PRESENCE_PROBE", ("probe-type", "dialog"),
+                            ("to", "*511001@fund-demo"), ("sub-call-id", "k1")))
+    [sent] = client.sent
+    assert (sent["from"], sent["call-id"], sent["answer-state"]) == (
+        "*511001@fund-demo", "k1", "confirmed")

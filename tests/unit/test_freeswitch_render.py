@@ -142,6 +142,42 @@ def test_the_profile_manages_presence_for_the_site_domain(fs_data: dict[str, Any
     assert params["presence-hold-state"] == "confirmed"  # a held call reads busy
 
 
+def test_phone_keys_toggle_duty_and_focus_from_the_agents_own_devices_only(
+    fs_data: dict[str, Any]
+) -> None:
+    dialplan = xml(fs_data, "dialplan.xml")
+    duty = extension(dialplan, names.FROM_INTERNAL, "key-duty-asa")
+    conditions = list(duty.iter("condition"))
+    assert conditions[0].get("expression") == r"^(?:\*501001)$"
+    assert (conditions[1].get("field"), conditions[1].get("expression")) == (
+        "${tel_from_agent}", "^asa$")
+    assert actions(duty)[0] == (
+        "event", "Event-Subclass=telephony::key,Event-Name=CUSTOM,tel-agent=asa,tel-key=duty")
+    assert actions(duty, "anti-action") == [("hangup", "CALL_REJECTED")]
+    focus = extension(dialplan, names.FROM_INTERNAL, "key-focus-asa")
+    assert next(focus.iter("condition")).get("expression") == r"^(?:\*511001)$"
+    done = actions(focus)
+    # Off when in focus now, else on until turned off; the stamp tells the port.
+    assert ("db", "delete/telephony_focus/asa") in done
+    assert ("db", "insert/telephony_focus/asa/0") in actions(focus, "anti-action")
+    assert ("db", "insert/telephony_meta/version/${create_uuid()}") in done
+    key_event = "Event-Subclass=telephony::key,Event-Name=CUSTOM,tel-agent=asa,tel-key=focus"
+    assert ("event", key_event) in done
+    # Only from our own phones: trunks never reach a key.
+    trunk = [c for c in dialplan.iter("context") if c.get("name") == names.FROM_TRUNK]
+    assert not [e for c in trunk for e in c.iter("extension")
+                if (e.get("name") or "").startswith("key-")]
+
+
+def test_an_agent_on_no_hunt_group_roster_has_no_duty_key(fs_data: dict[str, Any]) -> None:
+    for group in fs_data["hunt_groups"]:
+        group["roster"].pop("bjorn", None)
+    dialplan = xml(fs_data, "dialplan.xml")
+    keys = {e.get("name") for c in dialplan.iter("context") for e in c.iter("extension")}
+    assert "key-focus-bjorn" in keys and "key-duty-bjorn" not in keys
+    assert "key-duty-asa" in keys
+
+
 def test_mailboxes_live_in_a_domain_no_phone_authenticates_against(
     fs_data: dict[str, Any]
 ) -> None:
