@@ -465,6 +465,9 @@ class FreeswitchPort:
             else:
                 until = await self._db_select(names.FOCUS_REALM, agent)
                 on = until == "0" or (until.isdigit() and int(until) > time.time())
+                # The agent's own lamp at once too: busy in focus, and out of it while away.
+                away = not on and bool(await self._db_select(names.AWAY_REALM, agent))
+                await self._presence.agent_lamp(agent, on or away)
             await self._presence.key_lamp(agent, key, on)
         except (PbxUnavailable, PbxRefused) as exc:
             log.warning("%s key of %s: %s", key, agent, exc)

@@ -25,6 +25,10 @@ each extension on its own. Three sources feed the events of an agent's extension
   what the devices do now; a PRESENCE_IN FreeSWITCH raises about the extension by
   itself (its "Unregistered" for a user nobody registers as) is followed by the last
   publication again, to everyone.
+- After FreeSWITCH restarted (the connection came back), everything last published is
+  sent again once the profile runs (`sofia::profile_start`): mod_sofia keeps the
+  subscriptions in its database, but not what it last told them, and a call that died
+  with it never said goodbye.
 
 What the devices do (`Snapshot.phones`, PHONE_STATE changes) is read from the same
 PRESENCE_IN events the device legs raise (narrower than every CHANNEL_* event of the
@@ -59,7 +63,9 @@ log = logging.getLogger(__name__)
 
 PRESENCE_IN = "PRESENCE_IN"
 PRESENCE_PROBE = "PRESENCE_PROBE"
-PRESENCE_EVENTS = (PRESENCE_IN, PRESENCE_PROBE)
+# mod_sofia started a profile (after a restart, once its subscriptions are back).
+PROFILE_START = "CUSTOM sofia::profile_start"
+PRESENCE_EVENTS = (PRESENCE_IN, PRESENCE_PROBE, PROFILE_START)
 
 # A header on every event the port sends, so it knows its own when they come back.
 MARK = "tel-published"
@@ -370,6 +376,8 @@ class PresencePublisher:
         # What the lamps of each extension or key show from us: True busy, False idle;
         # absent: unknown (a device lit or put out the lamp since, FreeSWITCH restarted).
         self._lamps: dict[str, bool] = {}
+        # What each key's lamp should show (kept across a restart, unlike `_lamps`).
+        self._keys_on: dict[str, bool] = {}
         self._listeners: list[Callable[[Change], None]] = []
         heard = set(PRESENCE_EVENTS) <= client.events or "ALL" in client.events
         self.enabled = heard
@@ -406,13 +414,20 @@ class PresencePublisher:
 
     async def _on_event(self, event: ClientEvent) -> None:
         if isinstance(event, Reconnected):
-            # FreeSWITCH may have restarted: calls and lamps are unknown until read.
+            # FreeSWITCH may have restarted: calls and lamps are unknown until read, and
+            # what we showed is shown again once the profile runs (now, or at its start).
             self.phones.clear()
             self._lamps.clear()
+            if await self._profile_running():
+                await self._republish()
             return
         if not isinstance(event, Event):
             return
-        if event.name == PRESENCE_IN:
+        if event.key == PROFILE_START:
+            if (event.get("profile_name") or names.PROFILE) == names.PROFILE:
+                self._lamps.clear()
+                await self._republish()
+        elif event.name == PRESENCE_IN:
             agent = self.phones.heard(event)
             if agent is not None:
                 self._changed([agent])
@@ -438,6 +453,23 @@ class PresencePublisher:
             return None
         return self._user(event.get("from") or "")
 
+    async def _profile_running(self) -> bool:
+        try:
+            return "<profile" in await self._api(f"sofia xmlstatus profile {names.PROFILE}")
+        except (PbxUnavailable, PbxRefused):
+            return False
+
+    async def _republish(self) -> None:
+        """Everything last published shown again (FreeSWITCH restarted)."""
+        try:
+            for agent, shown in sorted(self._shown.items()):
+                await self._send(agent, shown)
+            for number, on in sorted(self._keys_on.items()):
+                agent, kind = self._key_of[number]
+                await self._send_key(agent, kind, on)
+        except (PbxUnavailable, PbxRefused) as exc:
+            log.warning("presence not shown again after a restart: %s", exc)
+
     async def _reassert(self, user: str) -> None:
         # It went to every watcher of the extension, lamps too (as an empty dialog list).
         lamp = self._lamps.pop(user, None)
@@ -461,8 +493,8 @@ class PresencePublisher:
             return
         if user in self._key_of:
             agent, kind = self._key_of[user]
-            lit = self._lamps.get(user)
-            if lit is not None and (event.get("probe-type") or "") == "dialog":
+            lit = self._keys_on.get(user, False)
+            if (event.get("probe-type") or "") == "dialog":
                 try:
                     await self._sendevent(lamp_headers(
                         lit, agent, user, self.domain, why=kind, call_id=call_id,
@@ -512,8 +544,21 @@ class PresencePublisher:
         if (agent, kind) in self._key_number:
             await self._send_key(agent, kind, on)
 
+    async def agent_lamp(self, agent: str, busy: bool) -> None:
+        """Set the lamp of the agent's extension now (a phone key turned focus on or
+        off), ahead of the engine's publication; idle only while no device is busy."""
+        extension = self._extension[agent]
+        if self._lamps.get(extension) is busy:
+            return
+        if not busy and self.phones.state(agent) is not None:
+            return
+        await self._sendevent(lamp_headers(
+            busy, agent, extension, self.domain, why="focus" if busy else ""))
+        self._lamps[extension] = busy
+
     async def _send_key(self, agent: str, kind: str, on: bool) -> None:
         number = self._key_number[(agent, kind)]
+        self._keys_on[number] = on
         if self._lamps.get(number) is on:
             return
         await self._sendevent(lamp_headers(

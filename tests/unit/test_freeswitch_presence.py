@@ -388,3 +388,36 @@ async def test_a_new_key_watcher_gets_the_keys_lamp(site: Site) -> None:
     [sent] = client.sent
     assert (sent["from"], sent["call-id"], sent["answer-state"]) == (
         "*511001@fund-demo", "k1", "confirmed")
+
+
+# -- after a restart
+
+
+async def test_once_the_profile_runs_again_everything_last_published_is_shown(
+    site: Site,
+) -> None:
+    client = FakeClient()
+    pub = publisher(site, client)
+    await pub.publish("asa", Presence.FOCUS, "Focus until 14:00")
+    await pub.publish("bjorn", Presence.AVAILABLE, "Available")
+    await client.feed(Reconnected(1))  # FreeSWITCH is back, mod_sofia not yet
+    client.sent.clear()
+    start = Event("CUSTOM", "sofia::profile_start",
+                  ("Event-Name", "Event-Subclass", "profile_name"),
+                  ("CUSTOM", "sofia::profile_start", "telephony"), None, EventFormat.PLAIN)
+    await client.feed(start)
+    assert [(s["event_type"], s.get("answer-state")) for s in client.to("1001")] == [
+        ("presence", None), ("dialog", "confirmed")]
+    assert [s["event_type"] for s in client.to("1002")] == ["presence", "dialog"]
+    assert [s.get("answer-state") for s in client.to("*511001")] == ["confirmed"]
+
+
+async def test_a_reconnect_to_a_running_profile_shows_it_all_at_once(site: Site) -> None:
+    client = FakeClient()
+    pub = publisher(site, client)
+    await pub.publish("asa", Presence.AWAY, "Away: lunch")
+    client.answers["sofia xmlstatus"] = "<profile>...</profile>"
+    client.sent.clear()
+    await client.feed(Reconnected(1))
+    assert [(s["event_type"], s.get("status")) for s in client.to("1001")] == [
+        ("presence", "Away: lunch"), ("dialog", None)]
