@@ -2,6 +2,7 @@
 
 Routes:
 - `GET  /` status page; `GET /api/health`; `GET /api/status`
+- `GET  /panel` the agent panel (`telephony.web.panel`)
 - `POST /api/hunt-groups/{group}/agents/{agent}/{join|leave|pause|unpause}`
 - `PUT  /api/agents/{agent}/focus` with `{"until": "<ISO 8601>"}`, `{"minutes": N}` or `{}`
 - `DELETE /api/agents/{agent}/focus`
@@ -29,6 +30,7 @@ from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
 from telephony.web import callbacks, transfers
+from telephony.web.panel import serve_panel
 
 ENGINE = web.AppKey("engine", Engine)
 
@@ -302,6 +304,7 @@ def make_app(engine: Engine) -> web.Application:
     app[ENGINE] = engine
     app[_PAGE] = resources.files("telephony.web").joinpath("status.html").read_text(encoding="utf-8")
     app.router.add_get("/", page)
+    serve_panel(app)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/status", status)
     app.router.add_post("/api/hunt-groups/{group}/agents/{agent}/{action}", member_action)

@@ -30,3 +30,13 @@ def test_every_template_and_base_file_matches_a_package_data_pattern() -> None:
     }
     data = {p for p in (ROOT / "dialplans").rglob("*") if p.is_file() and p.suffix != ".py"}
     assert data - shipped == set()
+
+
+def test_every_web_page_script_and_style_sheet_ships_in_the_wheel() -> None:
+    setuptools = _pyproject()["tool"]["setuptools"]  # type: ignore[index]
+    patterns = setuptools["package-data"]["telephony.web"]
+    web = ROOT / "telephony" / "web"
+    shipped = {path for pattern in patterns for path in web.glob(pattern)}
+    data = {p for p in web.iterdir() if p.is_file() and p.suffix != ".py"}
+    assert {p.name for p in data} >= {"panel.html", "panel.js", "panel.css", "status.html"}
+    assert data - shipped == set()
