@@ -14,6 +14,11 @@ Routes:
   "mode": "blind"|"attended", "urgent": false, "skill": null}` (`telephony.web.transfers`)
 - `GET  /api/callbacks`: callers waiting to be called back, oldest first
   (`telephony.web.callbacks`)
+- `GET  /api/agents`, `GET /api/agents/{agent}`, `PUT /api/agents/{agent}/state` and
+  `GET /api/events` (server-sent events): agents and their presence
+  (`telephony.web.agents`)
+- `GET  /api/openapi.json`: the OpenAPI 3.1 document of every /api route
+  (`telephony.web.openapi`)
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
 from telephony.web import callbacks, transfers
 from telephony.web.panel import serve_panel
+from telephony.web.agents import add_routes as add_agent_routes
+from telephony.web.openapi import add_route as add_openapi_route
 
 ENGINE = web.AppKey("engine", Engine)
 
@@ -318,4 +325,6 @@ def make_app(engine: Engine) -> web.Application:
     app.router.add_get("/api/experts", experts)
     app.router.add_post("/api/agents/{agent}/transfer", transfer)
     app.router.add_get("/api/callbacks", callback_list)
+    add_agent_routes(app, engine)
+    add_openapi_route(app)
     return app
