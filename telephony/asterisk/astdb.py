@@ -5,6 +5,7 @@ last>` and the key `<last part>`:
 
 - `telephony/focus/<agent>` = focus end (the dialplan compares it with `${EPOCH}`)
 - `telephony/case/<caller number>` = agent
+- `telephony/away/<agent>` = why the agent is away (the engine's alone)
 - `telephony/override/<group>/<agent>` `member` | `pause` = manual change
 - `telephony/callback/<queue>/<caller number>` = when the caller joined the skill
   queue (Unix seconds): written by the dialplan when the caller pressed the callback key
@@ -20,6 +21,9 @@ FOCUS = f"{ROOT}/{Family.FOCUS.value}"
 CASE = f"{ROOT}/{Family.CASE.value}"
 # The family the dialplan writes.
 CALLBACK = f"{ROOT}/{Family.CALLBACK.value}"
+# The phone keys (extensions.conf, tel-keys) write overrides and focus, and read away.
+OVERRIDE = f"{ROOT}/{Family.OVERRIDE.value}"
+AWAY = f"{ROOT}/away"
 
 _FAMILIES = {f.value: f for f in Family}
 

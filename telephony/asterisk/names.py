@@ -45,12 +45,31 @@ DIAL_OUT = "tel-dial-out"
 # Run on the called-back caller's channel when they answer (Dial's U()): the request
 # is served, so it is deleted.
 DIAL_ANSWERED = "tel-dial-answered"
+# Phone feature codes: reached from our phones only (see `feature_code`).
+KEYS = "tel-keys"
 FIXED_CONTEXTS = (
     FROM_INTERNAL, FROM_TRUNK, NUMBERS, URGENT, MEMBER, STATE, HINTS, DIAL_OUT, DIAL_ANSWERED,
+    KEYS,
 )
 
 # pjsip.conf: the one transport, next to the device and trunk sections.
 TRANSPORT = "tel-udp"
+
+# Presence: Custom device states and CustomPresence providers the engine sets (AMI
+# Setvar of DEVICE_STATE()/PRESENCE_STATE()), kept by Asterisk in AstDB across restarts.
+# Pairwise, no prefix is a prefix of another, so agent ids never make one name twice.
+AGENT_STATE = "tel-agent-"
+DUTY_LAMP = "tel-duty-"
+FOCUS_LAMP = "tel-focus-"
+PRESENCE_PREFIXES = (AGENT_STATE, DUTY_LAMP, FOCUS_LAMP)
+
+# The UserEvent a phone key raises (extensions.conf) and the port turns into a change.
+KEY_EVENT = "TelephonyKey"
+
+# pjsip.conf resource lists (RFC 4662), by event: the whole site, and `<prefix><group>`
+# per hunt group. A list's name is what a phone subscribes to.
+DIALOG_LIST = "tel-blf"
+PRESENCE_LIST = "tel-presence"
 
 # The voicemail.conf context holding every mailbox (agents', hunt groups' and queues').
 MAILBOX_CONTEXT = "telephony"
@@ -136,3 +155,41 @@ def dial_out(number: str, trunk: Trunk) -> str:
     """The Dial() target that calls a number through a trunk (the trunk's endpoint and
     AOR share its id; PJSIP puts the number in the contact's user part)."""
     return f"PJSIP/{number}@{trunk.id}"
+
+
+def agent_device(agent_id: str) -> str:
+    """The Custom device state that joins an agent's devices in their hint: BUSY while
+    the engine publishes them in focus or away, UNAVAILABLE otherwise (the lowest state
+    but one when Asterisk adds up a hint, so the devices decide)."""
+    return f"Custom:{AGENT_STATE}{agent_id}"
+
+
+def agent_presence(agent_id: str) -> str:
+    """The CustomPresence provider of an agent's hint: the state and its note."""
+    return f"CustomPresence:{AGENT_STATE}{agent_id}"
+
+
+def duty_lamp(agent_id: str) -> str:
+    """The Custom device state of the agent's duty key: INUSE while on hunt-group duty."""
+    return f"Custom:{DUTY_LAMP}{agent_id}"
+
+
+def focus_lamp(agent_id: str) -> str:
+    """The Custom device state of the agent's focus key: INUSE while in focus."""
+    return f"Custom:{FOCUS_LAMP}{agent_id}"
+
+
+def feature_code(code: str, agent: Agent) -> str:
+    """The number a phone key dials and watches: the site's code and the agent's own
+    extension (`*501001`), so a BLF key both toggles and lights."""
+    return f"{code}{agent.extension}"
+
+
+def dialog_list(group_id: str | None = None) -> str:
+    """The resource list of a hunt group's rostered agents (or of every agent) for BLF."""
+    return DIALOG_LIST if group_id is None else f"{DIALOG_LIST}-{group_id}"
+
+
+def presence_list(group_id: str | None = None) -> str:
+    """The resource list of a hunt group's rostered agents (or of every agent), PIDF."""
+    return PRESENCE_LIST if group_id is None else f"{PRESENCE_LIST}-{group_id}"

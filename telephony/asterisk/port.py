@@ -9,10 +9,11 @@ with a reason starting `telephony:`; keys live in AstDB under `telephony/`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping
 
-from telephony.asterisk import astdb, callback, registrations, transfer
+from telephony.asterisk import astdb, callback, names, presence, registrations, transfer
 from telephony.asterisk.ami import (
     AmiAuthError,
     AmiClient,
@@ -24,7 +25,13 @@ from telephony.asterisk.ami import (
     EventFilter,
     Subscription,
 )
-from telephony.asterisk.ami.events import Event, QueueMember, QueueMemberEvent, Response
+from telephony.asterisk.ami.events import (
+    Event,
+    ExtensionStatus,
+    QueueMember,
+    QueueMemberEvent,
+    Response,
+)
 from telephony.asterisk.names import member_interface, state_interface
 from telephony.config.models import Site
 from telephony.port import (
@@ -68,15 +75,21 @@ _REASON = {Hold.LEAVING: LEAVING_REASON, Hold.MANUAL: MANUAL_REASON}
 # has booted (at once if it already had), so the engine re-reads then too.
 # ContactStatus: a device registered, went away or changed reachability (skill queues
 # ring only registered agents); never raised by a call.
+# ExtensionStatus of the agents' queue state hints (context tel-state: their devices
+# alone) alone: what each agent's phones do, for presence; one event per change of an
+# agent's state, not per device or call leg, and none for the BLF hints (tel-hints).
+# UserEvent TelephonyKey: a phone key (feature code) changed an agent's duty or focus.
 AMI_EVENTS: frozenset[str | EventFilter] = frozenset({
     "QueueMemberAdded", "QueueMemberRemoved", "FullyBooted", registrations.CONTACT_EVENT,
     EventFilter("QueueMemberStatus", header="PausedReason", starts_with=LEAVING_REASON),
     EventFilter("QueueMemberPause", header="PausedReason", starts_with=LEAVING_REASON),
+    EventFilter("ExtensionStatus", header="Context", starts_with=names.STATE),
+    EventFilter("UserEvent", header="UserEvent", starts_with=names.KEY_EVENT),
 })
 _MEMBERSHIP = frozenset({"QueueMemberAdded", "QueueMemberRemoved"})
 _WATCHED = _MEMBERSHIP | {
     "QueueMemberStatus", "QueueMemberPause", "Reconnected", "Disconnected", "FullyBooted",
-    registrations.CONTACT_EVENT,
+    registrations.CONTACT_EVENT, "ExtensionStatus", "UserEvent",
 }
 
 # app_queue's device states (AST_DEVICE_*), in neutral words.
@@ -151,6 +164,7 @@ class AsteriskPort:
         self._owns_client = owns_client
         self._agents = {a.id: a for a in site.agents}
         self._device_agents = {d.id: a.id for a in site.agents for d in a.devices}
+        self._extension_agents = {a.extension: a.id for a in site.agents}
         # Kept current by the events every watch() hears; without a watch nothing keeps
         # it, so each snapshot lists the contacts again.
         self._contacts = registrations.ContactBook()
@@ -204,6 +218,9 @@ class AsteriskPort:
             )
             tree = await self.client.db_get_tree(astdb.ROOT)
             devices = await self._registered(full=queues is None)
+            # Phones only in a full read: a skill edit needs none, and the engine keeps
+            # them current from PHONE_STATE changes meanwhile.
+            phones = await self._phones() if queues is None else None
         except (AmiConnectionError, AmiTimeout) as exc:
             raise PbxUnavailable(str(exc)) from exc
         except AmiError as exc:
@@ -216,7 +233,21 @@ class AsteriskPort:
         registered = None if devices is None else frozenset(
             self._device_agents[d] for d in devices if d in self._device_agents
         )
-        return Snapshot(members, keys, registered)
+        return Snapshot(members, keys, registered, phones)
+
+    async def _phones(self) -> dict[str, MemberState] | None:
+        """What every agent's devices do now, from one ExtensionStateList (their queue
+        state hints); None when Asterisk cannot tell."""
+        listing = await self.client.send_list("ExtensionStateList")
+        if not listing.response.success:
+            return None
+        phones = dict.fromkeys(self._agents, MemberState.UNKNOWN)
+        for event in listing.events:
+            if isinstance(event, ExtensionStatus):
+                found = presence.phone_state(event, self._extension_agents)
+                if found is not None:
+                    phones[found[0]] = found[1]
+        return phones
 
     async def _registered(self, *, full: bool) -> frozenset[str] | None:
         """The devices registered now. A one-queue snapshot (a skill edit) reads them from
@@ -239,6 +270,9 @@ class AsteriskPort:
         return book.devices()
 
     async def apply(self, command: Command) -> None:
+        if isinstance(command, Publish):
+            await self._publish(command)
+            return
         action, headers = self._action(command)
         try:
             response = await self.client.send(action, headers)
@@ -280,10 +314,25 @@ class AsteriskPort:
             family, key = astdb.location(command.key)
             return "DBPut", {"Family": family, "Key": key, "Val": command.value}
         if isinstance(command, Publish):
-            # Presence publication is being built (issue 9); refused until then.
-            raise PbxRefused(f"{command}: presence publication is not built yet")
+            raise PbxRefused(f"{command}: a publication is several actions (apply it)")
         family, key = astdb.location(command.key)
         return "DBDel", {"Family": family, "Key": key}
+
+    async def _publish(self, command: Publish) -> None:
+        """Every Setvar of a publication at once: one round trip, whatever their count."""
+        if command.agent not in self._agents:
+            raise PbxRefused(f"{command}: no such agent")
+        try:
+            responses = await asyncio.gather(*(
+                self.client.send("Setvar", headers) for headers in presence.setvars(command)
+            ))
+        except (AmiConnectionError, AmiTimeout) as exc:
+            raise PbxUnavailable(f"Setvar: {exc}") from exc
+        except AmiError as exc:
+            raise PbxRefused(f"Setvar: {exc}") from exc
+        for response in responses:
+            if not response.success:
+                raise PbxRefused(f"{command}: Setvar refused: {response.message}")
 
     def watch(self, on_change: Callable[[Change], None]) -> _Watch:
         # The book is fed here, in the same callback that tells the engine, so a
@@ -305,6 +354,14 @@ class AsteriskPort:
                     else ChangeKind.MEMBER_STATE
                 )
                 on_change(Change(kind, event.queue, event.member_name))
+            elif isinstance(event, ExtensionStatus):
+                found = presence.phone_state(event, self._extension_agents)
+                if found is not None:
+                    on_change(Change(ChangeKind.PHONE_STATE, agent=found[0], state=found[1]))
+            elif event.name == "UserEvent":
+                keyed = event.get("Agent") or ""
+                if event.get("UserEvent") == names.KEY_EVENT and keyed in self._agents:
+                    on_change(Change(ChangeKind.KEY, agent=keyed))
             elif event.name == registrations.CONTACT_EVENT:
                 book.hear(event)
                 agent = self._device_agents.get(registrations.contact_aor(event))

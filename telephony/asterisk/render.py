@@ -124,6 +124,34 @@ def sip_bind(site: Site) -> str:
     return f"[{host}]:{site.pbx.sip_port}" if ":" in host else f"{host}:{site.pbx.sip_port}"
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceList:
+    """One pjsip.conf resource list (RFC 4662): a team a phone watches with one
+    subscription."""
+
+    name: str
+    event: str
+    comment: str
+    extensions: tuple[str, ...]
+
+
+def resource_lists(site: Site) -> list[ResourceList]:
+    """A BLF (dialog) and a presence list for the whole site and for each hunt group's
+    rostered agents; none for an empty team."""
+    teams: list[tuple[str | None, str, list[Agent]]] = [(None, "every agent", site.agents)]
+    for group in site.hunt_groups:
+        agents = [a for a in site.agents if a.id in group.roster]
+        teams.append((group.id, f"hunt group {group.id}", agents))
+    lists: list[ResourceList] = []
+    for group_id, comment, agents in teams:
+        if not agents:
+            continue
+        extensions = tuple(a.extension for a in agents)
+        lists.append(ResourceList(names.dialog_list(group_id), "dialog", comment, extensions))
+        lists.append(ResourceList(names.presence_list(group_id), "presence", comment, extensions))
+    return lists
+
+
 def render(site: Site) -> dict[str, str]:
     """Render every Asterisk file for a site; the same site always gives the same bytes."""
     env = environment()
@@ -147,6 +175,13 @@ def render(site: Site) -> dict[str, str]:
         "db": astdb,
         "names": names,
         "sip_bind": sip_bind(site),
+        "agent_groups": {
+            a.id: [g for g in site.hunt_groups if a.id in g.roster] for a in site.agents
+        },
+        "member_interface": names.member_interface,
+        "zone_of": lambda g: g.timezone or site.timezone,
+        "key_event": names.KEY_EVENT,
+        "resource_lists": resource_lists(site),
     }
     return {name: env.get_template(f"asterisk/{name}.j2").render(context) for name in FILES}
 

@@ -293,6 +293,24 @@ class Pbx(_Model):
     control_username: Id = "telephony"
     control_secret: Secret
     urgent_prefix: UrgentPrefix = "*9"
+    duty_code: UrgentPrefix = "*50"
+    """Dialled before an agent's own extension (a phone key): toggles their hunt-group
+    duty; the key's lamp shows it."""
+    focus_code: UrgentPrefix = "*51"
+    """Dialled before an agent's own extension: toggles their focus, with a lamp."""
+    presence_batch_ms: Annotated[int, Field(ge=0, le=10000)] = 200
+    """Resource lists (team BLF): changes within this many ms go out in one NOTIFY."""
+
+    @model_validator(mode="after")
+    def _distinct_codes(self) -> Pbx:
+        codes = {"urgent_prefix": self.urgent_prefix, "duty_code": self.duty_code,
+                 "focus_code": self.focus_code}
+        for name, code in codes.items():
+            for other, value in codes.items():
+                if name != other and value.startswith(code):
+                    raise ValueError(f"{other} {value!r} starts with {name} {code!r}: "
+                                     "a phone could not tell them apart")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from telephony.config.fields import ID_RE, shown
 from telephony.config.models import Site
@@ -28,24 +30,35 @@ from telephony.port import (
     Join,
     Leave,
     Member,
+    MemberState,
     PbxPort,
     PbxPortError,
     PbxRefused,
+    PbxUnavailable,
+    Presence,
+    Publish,
     PutKey,
     SetHold,
+    SetLevel,
     Watch,
 )
+from telephony.presence import model as presence
+from telephony.presence.feed import Feed
+from telephony.presence.model import AgentPresence, AgentView
 from telephony.routing import roster, skills
 from telephony.routing.clock import Clock
-from telephony.routing.membership import desired, next_wakeup, plan
+from telephony.routing.membership import desired, next_wakeup, on_duty, plan
 from telephony.routing.state import (
+    EMPTY,
     Focus,
     Override,
     OverrideAction,
     StoredState,
+    away_key,
     case_key,
     focus_key,
     parse_keys,
+    reason_problem,
 )
 
 log = logging.getLogger("telephony.engine")
@@ -74,6 +87,21 @@ class PbxState:
     stored: StoredState
     registered: frozenset[str] | None = None
     """Agents with a device registered; None when the PBX cannot tell."""
+    phones: dict[str, MemberState] | None = None
+    """What each agent's devices do; None when the PBX cannot tell."""
+
+
+class StateChange(StrEnum):
+    """What an agent (or a supervisor) says about the agent's state."""
+
+    AVAILABLE = "available"
+    """Neither away nor in focus."""
+    AWAY = "away"
+    """Away, with a reason: held in every hunt group and skill queue until back."""
+    FOCUS = "focus"
+    """In focus, until a time or until turned off."""
+    BACK = "back"
+    """The same as available: away and focus end."""
 
 
 class AgentState(StrEnum):
@@ -144,6 +172,29 @@ class Engine:
         self._callbacks = CallbackDialler(site, port)
         self.started = False
         """True once `start()` has read the PBX and put it right for the first time."""
+        # Presence: what the last reads said (members as our commands left them),
+        # what the devices do (kept current by PHONE_STATE changes between reads), and
+        # each agent's view as last derived. Event ids start at the start time in ms,
+        # so a restarted engine's are above the last one's.
+        self.zone = ZoneInfo(site.timezone)
+        self.feed: Feed[AgentView] = Feed(first_id=int(clock.now().timestamp() * 1000))
+        self._views: dict[str, AgentView] = {}
+        self._members: tuple[Member, ...] = ()
+        self._stored: StoredState = EMPTY
+        self._registered: frozenset[str] | None = None
+        self._phones: dict[str, MemberState] | None = None
+        self._phones_heard: dict[str, int] = {}  # agent -> the PHONE_STATE count then
+        self._phone_count = 0
+        self._duty: dict[str, dict[str, datetime]] = {}
+        self._wrap: dict[str, datetime] = {}
+        self._wrap_wake = asyncio.Event()
+        self._republish = True  # every agent, after the first read and each RESYNC
+        self._pending: dict[str, Publish] = {}
+        self._publish_wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._refusing = False
+        self._helpers: list[asyncio.Task[None]] = []
 
     def __repr__(self) -> str:
         running = self._task is not None and not self._task.done()
@@ -152,6 +203,10 @@ class Engine:
     async def start(self) -> None:
         """Re-sync with the PBX, then keep it in sync in the background."""
         self._watch = self.port.watch(self._on_change)
+        self._helpers = [
+            asyncio.create_task(self._publisher(), name="telephony-publish"),
+            asyncio.create_task(self._wrap_timer(), name="telephony-wrap-up"),
+        ]
         try:
             await self.sync()
         except PbxPortError as exc:
@@ -162,6 +217,7 @@ class Engine:
         except BaseException:
             self._watch.close()
             self._watch = None
+            await self._stop_helpers()
             raise
         self._task = asyncio.create_task(self._run(), name="telephony-engine")
         self.started = True
@@ -177,6 +233,17 @@ class Engine:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self._stop_helpers()
+
+    async def _stop_helpers(self) -> None:
+        helpers, self._helpers = self._helpers, []
+        for task in helpers:
+            task.cancel()
+        for task in helpers:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
 
     def wake(self) -> None:
         """Ask for a sync soon (after an event or an outside change)."""
@@ -198,13 +265,18 @@ class Engine:
                 self._deadline = self.clock.now() + _RETRY
 
     def _on_change(self, change: Change) -> None:
+        if change.kind is ChangeKind.PHONE_STATE:
+            self._on_phone(change)  # the cheap path: no read of the PBX per call
+            return
+        if change.kind is ChangeKind.RESYNC:
+            # The PBX may have restarted and forgotten every publication.
+            self._republish = True
         key = (change.queue, change.agent)
         if change.kind is ChangeKind.MEMBERSHIP and key in self._own:
             return  # our own change echoed back
         if change.kind is ChangeKind.MEMBER_STATE and not self._is_leaving(change):
             return  # state changes matter only for a member leaving after a call
-        if change.kind is ChangeKind.REGISTRATION and not self.site.queues:
-            return  # registration decides skill-queue membership only
+        # A registration decides skill-queue membership and who is offline.
         self.wake()
 
     def _is_leaving(self, change: Change) -> bool:
@@ -216,7 +288,8 @@ class Engine:
     async def read_state(self, queues: frozenset[str] | None = None) -> PbxState:
         """Read queue members (of every queue, or of `queues`) and stored keys."""
         snapshot = await self.port.snapshot(queues)
-        return PbxState(snapshot.members, parse_keys(snapshot.keys), snapshot.registered)
+        return PbxState(snapshot.members, parse_keys(snapshot.keys), snapshot.registered,
+                        snapshot.phones)
 
     async def sync(self, queues: frozenset[str] | None = None) -> list[Command]:
         """Bring the PBX in line with the roster, overrides, focus and skills; return what
@@ -224,6 +297,7 @@ class Engine:
         can only touch them, on a site with thousands of members elsewhere)."""
         async with self._lock:
             now = self.clock.now()
+            heard = self._phone_count
             state = await self.read_state(queues)
             groups = {g.id for g in self.site.hunt_groups}
             # A sync of skill queues alone skips the rosters (every hunt group's shifts).
@@ -247,8 +321,9 @@ class Engine:
             else:
                 self._leaving = {k for k in self._leaving if k[0] not in queues} | leaving
                 self._own = {k for k in self._own if k[0] not in queues} | own
-            for command in commands:
-                await self._apply(command)
+            taken = [command for command in commands if await self._apply(command)]
+            self._observe(state, taken, queues, heard)
+            self._refresh(self.clock.now())
             if queues is not None:
                 return commands  # the deadline stays the last full sync's
             self._deadline = next_wakeup(self.site, now, state.stored)
@@ -269,17 +344,214 @@ class Engine:
             a.id: skills.Reach(
                 state.registered is None or a.id in state.registered,
                 (f := state.stored.focus.get(a.id)) is not None and f.active(stamp),
+                state.stored.away.get(a.id),
             )
             for a in self.site.agents
         }
 
-    async def _apply(self, command: Command) -> None:
+    async def _apply(self, command: Command) -> bool:
         log.info("%s", command)
         try:
             await self.port.apply(command)
         except PbxRefused as exc:
             # The next sync re-reads the PBX and tries again; nothing is assumed done.
             log.warning("%s", exc)
+            return False
+        return True
+
+    # ---- presence: one state per agent, its feed and its publication ----
+
+    def _observe(
+        self, state: PbxState, done: Sequence[Command], queues: frozenset[str] | None,
+        heard: int,
+    ) -> None:
+        """Keep what a read said, with the members as the commands just done left them."""
+        members = _after(state.members, done)
+        if queues is None:
+            self._members = members
+        else:
+            kept = tuple(m for m in self._members if m.queue not in queues)
+            self._members = kept + members
+        self._stored = state.stored
+        self._registered = state.registered
+        if state.phones is not None:
+            # A PHONE_STATE heard while the read was on its way is newer than the read.
+            newer = {a: s for a, s in (self._phones or {}).items()
+                     if self._phones_heard.get(a, -1) >= heard}
+            self._phones = {**state.phones, **newer}
+        self._duty = on_duty(self.site, self.clock.now(), state.stored)
+
+    def _on_phone(self, change: Change) -> None:
+        if change.state is None:
+            self.wake()  # the port could not say: read it
+            return
+        if self._phones is None:
+            # Until now the port told nothing: start from what the queue entries say.
+            self._phones = {
+                a.id: presence.busiest(m.state for m in self._members if m.agent == a.id)
+                for a in self.site.agents
+            }
+        self._phones[change.agent] = change.state
+        self._phones_heard[change.agent] = self._phone_count
+        self._phone_count += 1
+        if change.agent in self._views:
+            self._refresh(self.clock.now(), [change.agent])
+
+    def _refresh(self, now: datetime, agents: Collection[str] | None = None) -> None:
+        """Derive the presence of every agent (or of `agents`) again; each change goes to
+        the feed and, when phones would show it, to the port."""
+        known = presence.facts(
+            self.site, now, self._stored, self._members, self._registered, self._phones,
+            self._duty, self._wrap, agents,
+        )
+        republish = self._republish and agents is None
+        for agent in (a.id for a in self.site.agents):
+            facts = known.get(agent)
+            if facts is None:
+                continue
+            before = self._views.get(agent)
+            last = before.presence if before is not None else None
+            if (last is not None and last.presence is Presence.ON_CALL and facts.registered
+                    and facts.phone not in (MemberState.ON_CALL, MemberState.RINGING)):
+                # A call just ended: wrap-up, the engine's approximation (see
+                # telephony.presence.model).
+                until = presence.wrap_up(self.site, agent, self._members, now)
+                if until is not None:
+                    self._wrap[agent] = until
+                    self._wrap_wake.set()
+                    facts = replace(facts, wrap_until=until)
+            now_presence = presence.derive(facts, now, self.zone, last)
+            view = presence.view(self.site, now_presence, self._members, self._skills[agent])
+            if view != before:
+                self._views[agent] = view
+                self.feed.append(view)
+            shown = last is not None and (last.presence, last.note) == (
+                now_presence.presence, now_presence.note)
+            if republish or not shown:
+                why = "republish" if republish and shown else "state changed"
+                self._queue_publish(now_presence, why)
+        if republish:
+            self._republish = False
+
+    def _queue_publish(self, agent: AgentPresence, why: str) -> None:
+        # Only the latest state of each agent is worth sending.
+        self._pending[agent.agent] = Publish(agent.agent, agent.presence, agent.note, why)
+        self._drained.clear()
+        self._publish_wake.set()
+
+    async def _publisher(self) -> None:
+        """Hands publications to the port off the read path, the latest per agent."""
+        while True:
+            await self._publish_wake.wait()
+            self._publish_wake.clear()
+            while self._pending:
+                agent = next(iter(self._pending))
+                await self._publish(self._pending.pop(agent))
+            self._drained.set()
+
+    async def _publish(self, command: Publish) -> None:
+        log.debug("%s", command)
+        try:
+            await self.port.apply(command)
+        except PbxRefused as exc:
+            # Never a sync failure: phones show a stale state, the API the right one.
+            if not self._refusing:
+                log.warning("%s (further refusals logged at debug level until one is "
+                            "taken)", exc)
+            else:
+                log.debug("%s", exc)
+            self._refusing = True
+        except PbxPortError as exc:
+            # The PBX is gone: its RESYNC when it is back publishes everyone again.
+            log.warning("%s: %s", command, exc)
+        except Exception:
+            log.exception("%s failed unexpectedly", command)
+        else:
+            self._refusing = False
+
+    async def publications_done(self) -> None:
+        """Wait until every publication queued so far went to the port (for tests)."""
+        if not self._helpers:
+            while self._pending:
+                agent = next(iter(self._pending))
+                await self._publish(self._pending.pop(agent))
+            self._drained.set()
+        await self._drained.wait()
+
+    async def _wrap_timer(self) -> None:
+        """Ends wrap-ups on time (no read of the PBX needed)."""
+        while True:
+            await self.clock.sleep_until(min(self._wrap.values(), default=None), self._wrap_wake)
+            self._wrap_wake.clear()
+            now = self.clock.now()
+            due = [agent for agent, until in self._wrap.items() if until <= now]
+            for agent in due:
+                del self._wrap[agent]
+            if due:
+                self._refresh(now, due)
+
+    def agents(self) -> list[AgentView]:
+        """Every agent as last derived, in the site's order."""
+        if not self._views:
+            raise PbxUnavailable("the engine has not read the PBX yet")
+        return [self._views[a.id] for a in self.site.agents if a.id in self._views]
+
+    def agent_view(self, agent_id: str) -> AgentView:
+        """One agent as last derived."""
+        self._check_agent(agent_id)
+        view = self._views.get(agent_id)
+        if view is None:
+            raise PbxUnavailable("the engine has not read the PBX yet")
+        return view
+
+    async def set_away(self, agent_id: str, reason: str) -> None:
+        """Away with a reason: held in every hunt group and skill queue (the direct line
+        still rings) until back; stored in the PBX, so it outlives the engine."""
+        self._check_agent(agent_id)
+        self._check_reason(reason)
+        await self._store(PutKey(away_key(agent_id), reason, "away"))
+        log.info("away for %s: %s", agent_id, reason)
+        await self._settle()
+
+    async def clear_away(self, agent_id: str) -> None:
+        self._check_agent(agent_id)
+        await self._store(DeleteKey(away_key(agent_id), "back"))  # absent is fine too
+        log.info("%s is back", agent_id)
+        await self._settle()
+
+    @staticmethod
+    def _check_reason(reason: object) -> None:
+        if not isinstance(reason, str):
+            raise EngineError("reason", "required: why the agent is away, in words")
+        problem = reason_problem(reason)
+        if problem is not None:
+            raise EngineError("reason", problem)
+
+    async def set_state(
+        self, agent_id: str, change: StateChange, *, reason: str | None = None,
+        until: datetime | None = None,
+    ) -> AgentView:
+        """Available (or back): away and focus end. Away (with a reason) ends focus; focus
+        (until a time, or until turned off) ends away. Returns the agent as now derived."""
+        self._check_agent(agent_id)
+        if change is StateChange.AWAY:
+            self._check_reason(reason)
+            assert reason is not None
+            await self._store(PutKey(away_key(agent_id), reason, "away"))
+            await self._store(DeleteKey(focus_key(agent_id), "away instead"))
+            log.info("away for %s: %s", agent_id, reason)
+        elif change is StateChange.FOCUS:
+            focus = self._focus(agent_id, until)
+            await self._store(PutKey(focus.key, focus.encode(), "focus on"))
+            await self._store(DeleteKey(away_key(agent_id), "focus instead"))
+            log.info("focus on for %s until %s", agent_id,
+                     until.isoformat() if until else "turned off")
+        else:
+            await self._store(DeleteKey(away_key(agent_id), change.value))
+            await self._store(DeleteKey(focus_key(agent_id), change.value))
+            log.info("%s is %s", agent_id, change.value)
+        await self._settle()
+        return self.agent_view(agent_id)
 
     # ---- manual changes (CLI and API) ----
 
@@ -307,15 +579,17 @@ class Engine:
     async def set_focus(self, agent_id: str, until: datetime | None) -> Focus:
         """Put an agent in focus, until a time or until turned off."""
         self._check_agent(agent_id)
-        now = self.clock.now()
-        if until is not None and until <= now:
-            raise EngineError("until", "must be in the future")
-        # Rounded up: a focus that ends within the second is still a focus.
-        focus = Focus(agent_id, None if until is None else math.ceil(until.timestamp()))
+        focus = self._focus(agent_id, until)
         await self._store(PutKey(focus.key, focus.encode(), "focus on"))
         log.info("focus on for %s until %s", agent_id, until.isoformat() if until else "turned off")
         await self._settle()
         return focus
+
+    def _focus(self, agent_id: str, until: datetime | None) -> Focus:
+        if until is not None and until <= self.clock.now():
+            raise EngineError("until", "must be in the future")
+        # Rounded up: a focus that ends within the second is still a focus.
+        return Focus(agent_id, None if until is None else math.ceil(until.timestamp()))
 
     async def clear_focus(self, agent_id: str) -> None:
         self._check_agent(agent_id)
@@ -397,6 +671,7 @@ class Engine:
         self._skills[agent_id][skill] = level
         log.info("skill %s of %s set to %s", skill, agent_id, level)
         await self._settle_skill(skill)
+        self._refresh(self.clock.now(), [agent_id])
 
     async def delete_skill(self, agent_id: str, skill: str) -> None:
         """Take a skill from an agent: they leave its queues (after a call in progress)."""
@@ -406,6 +681,7 @@ class Engine:
             raise UnknownName("skill", f"{agent_id} has no skill {skill!r}")
         log.info("skill %s of %s removed", skill, agent_id)
         await self._settle_skill(skill)
+        self._refresh(self.clock.now(), [agent_id])
 
     async def _settle_skill(self, skill: str) -> None:
         # Only the queues of that skill can change: read and put right those alone.
@@ -452,6 +728,25 @@ class Engine:
         order = list(AgentState)
         out.sort(key=lambda e: (order.index(e.availability.state), -e.level, e.name, e.agent))
         return out
+
+
+def _after(members: Sequence[Member], done: Sequence[Command]) -> tuple[Member, ...]:
+    """The members as `done` (commands the port took) leave them, near enough for
+    showing: a new entry's ref is not known until the next read."""
+    out = {(m.queue, m.ref): m for m in members}
+    for command in done:
+        if isinstance(command, Join):
+            ref = f"new:{command.agent}"
+            out[(command.queue, ref)] = Member(command.queue, command.agent, ref,
+                                               hold=command.hold, level=command.level)
+        elif isinstance(command, Leave):
+            out.pop((command.queue, command.ref), None)
+        elif isinstance(command, SetHold | SetLevel) and (command.queue, command.ref) in out:
+            m = out[(command.queue, command.ref)]
+            out[(command.queue, command.ref)] = (
+                replace(m, hold=command.hold, hold_reason="") if isinstance(command, SetHold)
+                else replace(m, level=command.level))
+    return tuple(out.values())
 
 
 def _check_skill(skill: str) -> None:

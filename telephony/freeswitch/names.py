@@ -13,6 +13,7 @@ and writes one:
 
 - `telephony_focus` `<agent>` = focus end (Unix seconds, `0` until turned off)
 - `telephony_case` `<caller number>` = the agent who owns the caller's case
+- `telephony_away` `<agent>` = why the agent is away (the engine's alone)
 - `telephony_callback` `<queue>.<caller number>` = when the caller joined the skill
   queue (Unix seconds): a caller who pressed the callback key, listed in the mod_db
   group `telephony_callback.<queue>`
@@ -50,6 +51,8 @@ VOICEMAIL_PROFILE = "default"
 REALM_PREFIX = "telephony_"
 FOCUS_REALM = REALM_PREFIX + Family.FOCUS.value
 CASE_REALM = REALM_PREFIX + Family.CASE.value
+# Read and written by the engine alone: `<agent>` = the reason the agent is away.
+AWAY_REALM = REALM_PREFIX + Family.AWAY.value
 # Written by the dialplan: `<queue>.<caller number>` = when the caller joined.
 CALLBACK_REALM = REALM_PREFIX + Family.CALLBACK.value
 # Every writer of the realms above stamps this key with a new token after a change, so
@@ -120,6 +123,31 @@ def dial_string(agent: Agent, site: Site) -> str:
     """The bridge target that rings every device of an agent at once (`,` = together);
     an unregistered device fails at once without holding up the others."""
     return ",".join(f"user/{device.id}@{domain(site)}" for device in agent.devices)
+
+
+def presence_id(agent: Agent, site: Site) -> str:
+    """What every leg of the agent's devices is, to presence: the agent's extension, so
+    the phones subscribed to it follow the agent on any device."""
+    return f"{agent.extension}@{domain(site)}"
+
+
+def device_dial_string(agent: Agent, site: Site) -> str:
+    """The directory's dial-string of one of the agent's devices (`user/<device>` rings
+    it): its registered contact, in the site's domain, with the agent's presence id."""
+    return (
+        f"{{^^:sip_invite_domain=${{dialed_domain}}:presence_id={presence_id(agent, site)}}}"
+        f"${{sofia_contact({PROFILE}/${{dialed_user}}@${{dialed_domain}})}}"
+    )
+
+
+# The CUSTOM event a phone key raises (the dialplan's `event`), for the port.
+KEY_EVENT = "telephony::key"
+
+
+def feature_code(code: str, agent: Agent) -> str:
+    """The number a phone key dials and watches: the site's code and the agent's own
+    extension (`*501001`), so one BLF key both toggles and lights."""
+    return f"{code}{agent.extension}"
 
 
 def trunk_dial_string(trunk: Trunk, number: str) -> str:

@@ -20,8 +20,9 @@ Neutral words in, FreeSWITCH's out, and back:
 - A tier's position is the agent's place in the site (the order `linear` rings in).
 - Keys live in mod_db (sqlite, survives a restart; `telephony.freeswitch.names`):
   focus `telephony_focus/<agent>` and case links `telephony_case/<number>` are what
-  the dialplan reads. mod_db cannot list a realm and `db select` returns at most 255
-  bytes, so the port keeps what it needs to find them again: manual overrides are
+  the dialplan reads; away reasons (`telephony_away/<agent>`) are the engine's alone.
+  mod_db cannot list a realm and `db select` returns at most 255 bytes, so the port
+  keeps what it needs to find them again: manual overrides are
   packed per agent (`telephony_override/<agent>` = `group.kind=value;...`), and each
   agent's case numbers are a mod_db group (`telephony_case.<agent>`). Callback
   requests are the dialplan's: `telephony_callback/<queue>.<number>`, each queue's
@@ -33,6 +34,12 @@ Neutral words in, FreeSWITCH's out, and back:
 - Registered agents come from mod_sofia's registrations of the site's profile, and
   `sofia::register`, `sofia::unregister` and `sofia::expire` events say they changed;
   the list read is kept until they do (and read again for a second after).
+- Presence (`telephony.freeswitch.presence`): a publication is a PRESENCE_IN sent
+  through the Event Socket (nothing stored, no lock); what the agents' devices do is
+  read from the PRESENCE_IN events of their legs. A phone key raises `telephony::key`:
+  the port toggles the agent's hunt-group duty (an override until the next midnight of
+  each group, as the engine stores a manual change; the dialplan toggles focus
+  itself), lights the key and tells the watches (ChangeKind.KEY).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as day_time
 
 from telephony.config.models import Site
 from telephony.freeswitch import names, registrations, transfer
@@ -59,6 +68,7 @@ from telephony.freeswitch.esl import (
     Reconnected,
     Subscription,
 )
+from telephony.freeswitch.presence import PRESENCE_EVENTS, PresencePublisher
 from telephony.net import ConnectionState
 from telephony.port import (
     Change,
@@ -85,7 +95,8 @@ from telephony.port import (
 log = logging.getLogger(__name__)
 
 CALLCENTER = "CUSTOM callcenter::info"
-ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS)
+KEY_EVENT = f"CUSTOM {names.KEY_EVENT}"
+ESL_EVENTS = (CALLCENTER, *registrations.REGISTRATION_EVENTS, *PRESENCE_EVENTS, KEY_EVENT)
 
 HOLD_REALM = names.REALM_PREFIX + "hold"
 META_REALM = names.META_REALM
@@ -201,11 +212,13 @@ def unpack_holds(text: str) -> dict[str, Held]:
 
 
 class _Watch:
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription, stop: Callable[[], None]) -> None:
         self._subscription = subscription
+        self._stop = stop
 
     def close(self) -> None:
         self._subscription.close()
+        self._stop()
 
 
 class FreeswitchPort:
@@ -221,6 +234,7 @@ class FreeswitchPort:
         self._agents = {a.id for a in site.agents}
         # What mod_db holds for us, as read at (re)connect and changed by our writes.
         self._focus: dict[str, str] = {}
+        self._away: dict[str, str] = {}
         self._cases: dict[str, str] = {}
         self._overrides: dict[str, dict[tuple[str, str], str]] = {}
         self._holds: dict[str, dict[str, Held]] = {}
@@ -233,6 +247,9 @@ class FreeswitchPort:
         self._lock = asyncio.Lock()
         self._reconnected_sub = client.subscribe(self._on_reconnect, names=["Reconnected"])
         self._callbacks = Callbacks(client, site)
+        self._presence = PresencePublisher(client, site)
+        keys = KEY_EVENT in client.events or "ALL" in client.events
+        self._key_sub = client.subscribe(self._on_key, names=[KEY_EVENT]) if keys else None
         # The agents registered as last read, and when that read began; a site's
         # thousands of registrations cost FreeSWITCH tens of ms to list, every snapshot.
         self._registered_read: tuple[float, frozenset[str] | None] | None = None
@@ -331,8 +348,9 @@ class FreeswitchPort:
     async def _load(self) -> None:
         """Read everything the engine stored, one pipelined round per kind of key."""
         agents = sorted(self._agents)
-        focus, overrides, holds, case_lists = await asyncio.gather(
+        focus, away, overrides, holds, case_lists = await asyncio.gather(
             asyncio.gather(*(self._db_select(names.FOCUS_REALM, a) for a in agents)),
+            asyncio.gather(*(self._db_select(names.AWAY_REALM, a) for a in agents)),
             asyncio.gather(*(self._db_select(OVERRIDE_REALM, a) for a in agents)),
             asyncio.gather(*(self._db_select(HOLD_REALM, a) for a in agents)),
             asyncio.gather(*(self._group("call", self._case_group(a)) for a in agents)),
@@ -341,6 +359,7 @@ class FreeswitchPort:
         numbers = sorted(set().union(*listed.values())) if listed else []
         owners = await asyncio.gather(*(self._db_select(names.CASE_REALM, n) for n in numbers))
         self._focus = {a: v for a, v in zip(agents, focus, strict=True) if v}
+        self._away = {a: v for a, v in zip(agents, away, strict=True) if v}
         self._overrides = {
             a: entries for a, text in zip(agents, overrides, strict=True)
             if (entries := unpack_overrides(text))
@@ -381,6 +400,8 @@ class FreeswitchPort:
         keys: dict[Key, str] = {}
         for agent, value in self._focus.items():
             keys[Key(Family.FOCUS, (agent,))] = value
+        for agent, value in self._away.items():
+            keys[Key(Family.AWAY, (agent,))] = value
         for number, agent in self._cases.items():
             keys[Key(Family.CASE, (number,))] = agent
         for agent, entries in self._overrides.items():
@@ -427,7 +448,48 @@ class FreeswitchPort:
                     queue, agent, f"held:{queue}:{agent}", hold=hold.hold,
                     state=_state(agents.get(agent)), level=hold.level,
                 ))
-        return Snapshot(tuple(members), self._keys(), registered)
+        phones = await self._presence.snapshot(registered, full=queues is None)
+        return Snapshot(tuple(members), self._keys(), registered, phones)
+
+    async def _on_key(self, event: ClientEvent) -> None:
+        """A phone key (the dialplan's event): duty is toggled here, focus was by the
+        dialplan; the key lights at once and the watches are told to look."""
+        if not isinstance(event, Event):
+            return
+        agent, key = event.get("tel-agent") or "", event.get("tel-key") or ""
+        if agent not in self._agents or key not in ("duty", "focus"):
+            return
+        try:
+            if key == "duty":
+                on = await self._toggle_duty(agent)
+            else:
+                until = await self._db_select(names.FOCUS_REALM, agent)
+                on = until == "0" or (until.isdigit() and int(until) > time.time())
+                # The agent's own lamp at once too: busy in focus, and out of it while away.
+                away = not on and bool(await self._db_select(names.AWAY_REALM, agent))
+                await self._presence.agent_lamp(agent, on or away)
+            await self._presence.key_lamp(agent, key, on)
+        except (PbxUnavailable, PbxRefused) as exc:
+            log.warning("%s key of %s: %s", key, agent, exc)
+        self._presence.emit(Change(ChangeKind.KEY, agent=agent))
+
+    async def _toggle_duty(self, agent: str) -> bool:
+        """Take the agent out of every hunt group of theirs when they are in one now, else
+        into all of them, until the next midnight of each group; True: now on duty."""
+        groups = [g for g in self.site.hunt_groups if agent in g.roster]
+        if not groups:
+            return False
+        snapshot = await self.snapshot([g.id for g in groups])
+        on = any(m.agent == agent for m in snapshot.members)
+        for group in groups:
+            zone = self.site.zone(group)
+            tomorrow = (datetime.now(zone) + timedelta(days=1)).date()
+            until = int(datetime.combine(tomorrow, day_time(0), tzinfo=zone).timestamp())
+            await self.apply(PutKey(
+                Key(Family.OVERRIDE, (group.id, agent, "member")),
+                f"{'leave' if on else 'join'}:{until}", f"{agent}'s duty key",
+            ))
+        return not on
 
     def _on_registration(self, event: ClientEvent) -> None:
         # A registration changed, or FreeSWITCH may have restarted: read them again.
@@ -459,6 +521,10 @@ class FreeswitchPort:
         )
 
     async def apply(self, command: Command) -> None:
+        if isinstance(command, Publish):
+            # Nothing stored, so no lock: mod_sofia tells the watchers at once.
+            await self._presence.publish(command.agent, command.presence, command.note)
+            return
         async with self._lock:
             await self._refresh()
             if await self._apply(command):
@@ -497,8 +563,8 @@ class FreeswitchPort:
         if isinstance(command, PutKey):
             await self._put(command.key, command.value)
         elif isinstance(command, Publish):
-            # Presence publication is being built (issue 9); refused until then.
-            raise PbxRefused(f"{command}: presence publication is not built yet")
+            await self._presence.publish(command.agent, command.presence, command.note)
+            return False
         else:
             await self._delete(command.key)
         return True
@@ -570,6 +636,10 @@ class FreeswitchPort:
             (agent,) = key.parts
             await self._db_put(names.FOCUS_REALM, agent, value)
             self._focus[agent] = value
+        elif key.family is Family.AWAY:
+            (agent,) = key.parts
+            await self._db_put(names.AWAY_REALM, agent, value)
+            self._away[agent] = value
         elif key.family is Family.CASE:
             (number,) = key.parts
             before = self._cases.get(number)
@@ -603,6 +673,10 @@ class FreeswitchPort:
             (agent,) = key.parts
             await self._db_delete(names.FOCUS_REALM, agent)
             self._focus.pop(agent, None)
+        elif key.family is Family.AWAY:
+            (agent,) = key.parts
+            await self._db_delete(names.AWAY_REALM, agent)
+            self._away.pop(agent, None)
         elif key.family is Family.CASE:
             (number,) = key.parts
             owner = self._cases.pop(number, None)
@@ -647,7 +721,7 @@ class FreeswitchPort:
         return _Watch(self.client.subscribe(
             on_event,
             names=[CALLCENTER, *registrations.REGISTRATION_EVENTS, "Reconnected", "Disconnected"],
-        ))
+        ), self._presence.listen(on_change))
 
     async def calls(self) -> tuple[LiveCall, ...]:
         return await transfer.calls(self.client, self.site)
@@ -663,6 +737,9 @@ class FreeswitchPort:
         if self._registration_sub is not None:
             self._registration_sub.close()
         await self._callbacks.close()
+        await self._presence.close()
+        if self._key_sub is not None:
+            await self._key_sub.aclose()
         if self._owns_client:
             await self.client.close()
 

@@ -50,6 +50,8 @@ FILES = (
 QUEUE_TONE = "tone_stream://%(2000,4000,440,480);loops=-1"
 # What a caller hears once their callback request is stored: two short beeps.
 CALLBACK_TONE = "tone_stream://%(200,100,880);loops=2"
+# What a phone key plays once done: two rising beeps.
+KEY_TONE = "tone_stream://%(150,100,880);%(150,0,1320)"
 # A plain caller number, the only kind a callback request is stored for.
 PLAIN_NUMBER = r"^\+?[0-9]{1,20}$"
 
@@ -209,6 +211,13 @@ def render(site: Site) -> dict[str, str]:
         "secret": lambda s: s.get_secret_value(),
         "numbers": _numbers,
         "dial_string": lambda agent: names.dial_string(agent, site),
+        "device_dial_string": lambda agent: names.device_dial_string(agent, site),
+        "presence_id": lambda agent: names.presence_id(agent, site),
+        "feature_code": names.feature_code,
+        "agent_groups": {
+            a.id: [g for g in site.hunt_groups if a.id in g.roster] for a in site.agents
+        },
+        "key_tone": KEY_TONE,
         "agent_steps": {a.id: _steps(a.fallback, a.id, site) for a in site.agents},
         "group_steps": {g.id: _steps(g.fallback, g.id, site) for g in site.hunt_groups},
         "queue_steps": {q.id: _steps(q.fallback, q.id, site) for q in site.queues},

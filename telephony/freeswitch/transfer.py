@@ -2,7 +2,8 @@
 
 Calls are read from `show calls` (bridged pairs of channels) and `show channels`. An
 agent's channel is one of their devices: a leg dialled to it carries the presence id
-`<device>@<site domain>` (the `user/` endpoint sets it); a leg from it arrives
+`<extension>@<site domain>` (the device's dial-string in the directory sets it; a leg
+from before that names the device); a leg from it arrives
 authenticated in `tel-from-internal` as that directory user (`user_name`). Loopback
 legs (an attended transfer's call to its target) are followed to the party behind
 them. The skill queue or hunt group that put a call through is mod_callcenter's
@@ -97,6 +98,8 @@ class Reader:
         self.client = client
         self.site = site
         self._device_agent = {d.id: a.id for a in site.agents for d in a.devices}
+        # A leg's presence user: the agent's extension, or the device on an older leg.
+        self._presence_agent = {**self._device_agent, **{a.extension: a.id for a in site.agents}}
         self._extension = {a.id: a.extension for a in site.agents}
 
     async def api(self, command: str) -> str:
@@ -153,8 +156,8 @@ class Reader:
         for c in channels:
             if c.direction == "outbound" and not c.loopback:
                 user, _, host = c.presence_id.partition("@")
-                if host == domain and user in self._device_agent:
-                    out[c.uuid] = self._device_agent[user]
+                if host == domain and user in self._presence_agent:
+                    out[c.uuid] = self._presence_agent[user]
             elif c.direction == "inbound" and c.initial_context == names.FROM_INTERNAL:
                 asked.append(c)
         users = await asyncio.gather(*(self._var(c.uuid, "user_name") for c in asked))

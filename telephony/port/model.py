@@ -93,6 +93,9 @@ class Family(StrEnum):
     """(queue, caller number) = "<unix seconds the caller joined the queue>": a caller
     who pressed the callback key. Written by the dialplan, deleted by the engine once
     the caller is called back."""
+    AWAY = "away"
+    """(agent,) = the reason, in words: the agent is away (held in every hunt group and
+    skill queue, the direct line still rings) until back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +240,9 @@ class ChangeKind(StrEnum):
     PHONE_STATE = "phone_state"
     """A device of `agent` started or stopped ringing or a call; `state` is what the
     agent's devices do now, when the port knows."""
+    KEY = "key"
+    """A phone changed a stored key of `agent` (a feature code: duty or focus): read
+    the keys again."""
 
 
 @dataclass(frozen=True, slots=True)

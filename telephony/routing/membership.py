@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from telephony.config.models import Site
+from telephony.config.models import HuntGroup, Site
 from telephony.port.model import Command, DeleteKey, Hold, Join, Leave, Member, SetHold
 from telephony.routing import roster
 from telephony.routing.state import OverrideAction, StoredState, focus_key, override_key
@@ -33,32 +34,64 @@ def _stamp(t: datetime) -> str:
 
 
 def desired(site: Site, now: datetime, stored: StoredState) -> dict[tuple[str, str], Want]:
-    """Who should be in each hunt group at `now`, keyed by (group, agent)."""
+    """Who should be in each hunt group at `now`, keyed by (group, agent).
+
+    An agent in focus is in none; an away agent stays where the roster puts them, held
+    (no calls from the group) until back.
+    """
     stamp = now.timestamp()
     in_focus = {a for a, f in stored.focus.items() if f.active(stamp)}
     wants: dict[tuple[str, str], Want] = {}
     for group in site.hunt_groups:
         zone = site.zone(group)
         for agent in site.agents:
-            shift = roster.current_shift(group, zone, agent.id, now)
-            member = shift is not None
+            member, _until, why = _duty(group, zone, agent.id, now, stored)
             paused = False
-            why = f"on duty {_stamp(shift[0])}-{_stamp(shift[1])}" if shift else "off duty"
-            override = stored.overrides.get((group.id, agent.id, "member"))
-            if override is not None and stamp < override.until:
-                member = override.action is OverrideAction.JOIN
-                why = f"manual {override.action.value} until {_stamp(_utc(override.until))}"
             pause = stored.overrides.get((group.id, agent.id, "pause"))
             if pause is not None and stamp < pause.until:
                 paused = pause.action is OverrideAction.PAUSE
                 if paused:
                     why += f", paused by hand until {_stamp(_utc(pause.until))}"
+            if agent.id in stored.away:
+                paused = True
+                why = f"away: {stored.away[agent.id]}"
             if agent.id in in_focus:
                 member = False
                 why = "in focus"
             if member:
                 wants[(group.id, agent.id)] = Want(group.id, agent.id, paused, why)
     return wants
+
+
+def _duty(
+    group: HuntGroup, zone: ZoneInfo, agent: str, now: datetime, stored: StoredState
+) -> tuple[bool, datetime | None, str]:
+    """Whether the roster or a manual change puts the agent in the group at `now`, until
+    when, and why (focus and away aside)."""
+    shift = roster.current_shift(group, zone, agent, now)
+    member = shift is not None
+    until = shift[1] if shift else None
+    why = f"on duty {_stamp(shift[0])}-{_stamp(shift[1])}" if shift else "off duty"
+    override = stored.overrides.get((group.id, agent, "member"))
+    if override is not None and now.timestamp() < override.until:
+        member = override.action is OverrideAction.JOIN
+        until = _utc(override.until) if member else None
+        why = f"manual {override.action.value} until {_stamp(_utc(override.until))}"
+    return member, until, why
+
+
+def on_duty(site: Site, now: datetime, stored: StoredState) -> dict[str, dict[str, datetime]]:
+    """The hunt groups each agent is on duty in at `now` (by the roster or a manual
+    join), with when that ends, by agent id: focus and away aside, and agents on duty
+    nowhere left out."""
+    out: dict[str, dict[str, datetime]] = {}
+    for group in site.hunt_groups:
+        zone = site.zone(group)
+        for agent in site.agents:
+            member, until, _why = _duty(group, zone, agent.id, now, stored)
+            if member and until is not None:
+                out.setdefault(agent.id, {})[group.id] = until
+    return out
 
 
 def plan(

@@ -1,7 +1,8 @@
 """Skill-queue membership as a pure function of skills, availability and the members.
 
 Every agent with the queue's skill at or above its `min_level` who can take a call now
-(a device registered, not in focus) is a member, most skilled first: the neutral level
+(a device registered, not in focus) is a member, most skilled first (an away agent
+stays a member, held, and rings at no level until back): the neutral level
 1 rings first and level n joins the ringing (n-1) x the queue's `level_wait` later.
 Levels are ranked densely over the agents who can actually be rung, so when every
 expert is away the next best ring at once rather than after a wait for nobody.
@@ -31,6 +32,8 @@ class SkillWant:
     agent: str
     level: int
     why: str
+    held: bool = False
+    """Away: a member held (no calls from the queue) until back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,8 @@ class Reach:
 
     registered: bool
     in_focus: bool
+    away: str | None = None
+    """The reason, when the agent is away."""
 
     @property
     def reachable(self) -> bool:
@@ -83,9 +88,15 @@ def desired(
             agent: level for agent, level in qualified(queue, skills).items()
             if reach.get(agent, Reach(True, False)).reachable
         }
-        ringable = [level for agent, level in able.items() if (queue.id, agent) not in held]
+        away = {agent: r.away for agent in able if (r := reach.get(agent)) and r.away}
+        ringable = [level for agent, level in able.items()
+                    if (queue.id, agent) not in held and agent not in away]
         for agent, level in sorted(able.items()):
             ring = rank(ringable, level)
+            if agent in away:
+                wants[(queue.id, agent)] = SkillWant(
+                    queue.id, agent, ring, f"away: {away[agent]}", held=True)
+                continue
             why = f"{queue.skill} level {level}, rings at level {ring}"
             wants[(queue.id, agent)] = SkillWant(queue.id, agent, ring, why)
     return wants
@@ -132,9 +143,13 @@ def plan(
             continue
         if m.level != want.level:
             commands.append(SetLevel(m.queue, m.agent, m.ref, want.level, want.why))
-        if m.hold is Hold.LEAVING:
+        if want.held and m.hold in (None, Hold.LEAVING):
+            commands.append(SetHold(m.queue, m.agent, m.ref, Hold.MANUAL, want.why))
+        elif not want.held and m.hold in (Hold.LEAVING, Hold.MANUAL):
+            # Only our own holds are undone (someone else's pause stays).
             commands.append(SetHold(m.queue, m.agent, m.ref, None, want.why))
     for key, want in sorted(wants.items()):
         if key not in seen:
-            commands.append(Join(want.queue, want.agent, want.why, level=want.level))
+            hold = Hold.MANUAL if want.held else None
+            commands.append(Join(want.queue, want.agent, want.why, hold=hold, level=want.level))
     return commands

@@ -13,6 +13,8 @@ each port's business (`Key` -> AstDB family/key, mod_db realm/key):
 - override/<group>/<agent>/member = `join|leave:<until>` and .../pause =
   `pause|unpause:<until>`: a manual change that wins over the roster until `<until>`,
   the agent's next shift boundary.
+- away/<agent> = `<reason>`: the agent is away (held in every hunt group and skill
+  queue; the direct line still rings) until back; the reason is for people to read.
 - callback/<queue>/<caller number> = `<joined>`: a caller waiting in the skill queue
   since that Unix time pressed the callback key (the dialplan writes it). The engine
   marks each try before placing it, `<joined>;<tries>;<rest until>`, and the PBX deletes
@@ -87,6 +89,26 @@ def focus_key(agent: str) -> Key:
     return Key(Family.FOCUS, (agent,))
 
 
+def away_key(agent: str) -> Key:
+    """Where an agent's away reason is kept."""
+    return Key(Family.AWAY, (agent,))
+
+
+MAX_REASON = 64
+
+
+def reason_problem(reason: str) -> str | None:
+    """What is wrong with an away reason, or None: 1-64 printable characters, no "/"
+    (AstDB and mod_db keys and values are split on it) and no line break."""
+    if not reason.strip():
+        return "must not be empty"
+    if len(reason) > MAX_REASON:
+        return f"at most {MAX_REASON} characters"
+    if "/" in reason or not reason.isprintable():
+        return 'printable characters only, without "/"'
+    return None
+
+
 def case_key(number: str) -> Key:
     """Where a caller's case link is kept."""
     return Key(Family.CASE, (number,))
@@ -117,6 +139,8 @@ class StoredState:
     """By (group, agent, kind)."""
     callbacks: dict[tuple[str, str], StoredCallback] = field(default_factory=dict)
     """Callback requests by (queue, caller number)."""
+    away: dict[str, str] = field(default_factory=dict)
+    """Away agents, with their reason."""
 
 
 EMPTY = StoredState({}, {}, {})
@@ -132,6 +156,7 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
     cases: dict[str, str] = {}
     overrides: dict[tuple[str, str, str], Override] = {}
     callbacks: dict[tuple[str, str], StoredCallback] = {}
+    away: dict[str, str] = {}
     for key, value in keys.items():
         parts = key.parts
         if key.family is Family.FOCUS and len(parts) == 1 and _INT_RE.match(value):
@@ -145,13 +170,15 @@ def parse_keys(keys: Mapping[Key, str]) -> StoredState:
                 override = Override(parts[0], parts[1], OverrideAction(action), int(until_text))
                 if override.action.kind == parts[2]:
                     overrides[(parts[0], parts[1], parts[2])] = override
+        elif key.family is Family.AWAY and len(parts) == 1 and reason_problem(value) is None:
+            away[parts[0]] = value
         elif key.family is Family.CALLBACK and len(parts) == 2 and (
             match := _CALLBACK_RE.match(value)
         ):
             joined, tries, rest = match.groups()
             callbacks[(parts[0], parts[1])] = StoredCallback(
                 int(joined), int(tries or 0), int(rest or 0))
-    return StoredState(focus, cases, overrides, callbacks)
+    return StoredState(focus, cases, overrides, callbacks, away)
 
 
 def callback_key(queue: str, caller: str) -> Key:

@@ -25,6 +25,7 @@ import email.message
 import email.parser
 import email.policy
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -382,6 +383,11 @@ def _call_number(call_id: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def _branch(message: SipMessage) -> str:
+    match = re.search(r";\s*branch=([^;,\s]+)", message.header("Via") or "")
+    return match.group(1) if match else ""
+
+
 class _Dialogs:
     """The SUBSCRIBE dialogs of one SIPp process: its trace, sorted by call."""
 
@@ -389,7 +395,7 @@ class _Dialogs:
         self.process = process
         self._seen = 0
         self._notifies: dict[str, list[Notify]] = {}
-        self._keys: set[tuple[str, int]] = set()
+        self._keys: set[tuple[str, int, str]] = set()
         self._call_ids: dict[int, str] = {}
         self._answers: dict[str, list[SipMessage]] = {}
         self._answered: set[tuple[str, int]] = set()
@@ -411,8 +417,10 @@ class _Dialogs:
                 self._answered.add((call_id, message.cseq[0]))
             return
         if message.method == "NOTIFY":
-            key = (call_id, message.cseq[0])
-            if key not in self._keys:  # a retransmission is the same NOTIFY
+            # A retransmission repeats the CSeq and the Via branch; a PBX that restored
+            # the dialog after a restart may start its CSeq again, with a new branch.
+            key = (call_id, message.cseq[0], _branch(message))
+            if key not in self._keys:
                 self._keys.add(key)
                 self._notifies.setdefault(call_id, []).append(Notify.from_message(message))
         elif message.status is not None and message.cseq[1] == "SUBSCRIBE":

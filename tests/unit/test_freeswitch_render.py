@@ -96,7 +96,8 @@ def test_secrets_with_markup_survive_as_text(fs_data: dict[str, Any]) -> None:
         "s&cr<t>'esl'")
     directory = xml(fs_data, "directory.xml")
     user = next(u for u in directory.iter("user") if u.get("id") == "asa-soft")
-    assert [p.get("value") for p in user.iter("param")] == ["p&ss<w>rd'1"]
+    assert {p.get("name"): p.get("value") for p in user.iter("param")}["password"] == (
+        "p&ss<w>rd'1")
 
 
 def test_each_device_is_a_user_of_the_site_domain_with_its_own_password(
@@ -108,7 +109,73 @@ def test_each_device_is_a_user_of_the_site_domain_with_its_own_password(
     assert sorted(users) == ["asa-desk", "asa-soft", "bjorn-soft", "chen-desk", "chen-soft"]
     asa = {v.get("name"): v.get("value") for v in users["asa-desk"].iter("variable")}
     assert asa["effective_caller_id_number"] == "1001"
-    assert [p.get("value") for p in users["asa-desk"].iter("param")] == ["demo-asa-desk"]
+    params = {p.get("name"): p.get("value") for p in users["asa-desk"].iter("param")}
+    assert params["password"] == "demo-asa-desk"
+
+
+def test_every_leg_of_an_agents_devices_is_the_agents_extension_to_presence(
+    fs_data: dict[str, Any]
+) -> None:
+    directory = xml(fs_data, "directory.xml")
+    [domain] = [d for d in directory.iter("domain") if d.get("name") == "fund-demo"]
+    for user_id, presence in [("asa-soft", "1001@fund-demo"), ("asa-desk", "1001@fund-demo"),
+                              ("bjorn-soft", "1002@fund-demo")]:
+        user = next(u for u in domain.iter("user") if u.get("id") == user_id)
+        params = {p.get("name"): p.get("value") for p in user.iter("param")}
+        variables = {v.get("name"): v.get("value") for v in user.iter("variable")}
+        # Rung (user/<device>: the dial-string) and calling (the channel variable) alike.
+        assert params["dial-string"] == (
+            "{^^:sip_invite_domain=${dialed_domain}:presence_id=" + presence + "}"
+            "${sofia_contact(telephony/${dialed_user}@${dialed_domain})}")
+        assert variables["presence_id"] == presence
+    # No other dial-string: the domain's would name the device.
+    assert [p for p in domain.find("params") or [] if p.get("name") == "dial-string"] == []
+
+
+def test_the_profile_manages_presence_for_the_site_domain(fs_data: dict[str, Any]) -> None:
+    sofia = xml(fs_data, "sofia.conf.xml")
+    params = {p.get("name"): p.get("value") for p in sofia.iter("param")}
+    assert params["manage-presence"] == "true"
+    assert params["presence-hosts"] == "fund-demo"
+    assert params["force-subscription-domain"] == "fund-demo"
+    assert params["auth-subscriptions"] == "true"
+    assert params["presence-hold-state"] == "confirmed"  # a held call reads busy
+
+
+def test_phone_keys_toggle_duty_and_focus_from_the_agents_own_devices_only(
+    fs_data: dict[str, Any]
+) -> None:
+    dialplan = xml(fs_data, "dialplan.xml")
+    duty = extension(dialplan, names.FROM_INTERNAL, "key-duty-asa")
+    conditions = list(duty.iter("condition"))
+    assert conditions[0].get("expression") == r"^(?:\*501001)$"
+    assert (conditions[1].get("field"), conditions[1].get("expression")) == (
+        "${tel_from_agent}", "^asa$")
+    assert actions(duty)[0] == (
+        "event", "Event-Subclass=telephony::key,Event-Name=CUSTOM,tel-agent=asa,tel-key=duty")
+    assert actions(duty, "anti-action") == [("hangup", "CALL_REJECTED")]
+    focus = extension(dialplan, names.FROM_INTERNAL, "key-focus-asa")
+    assert next(focus.iter("condition")).get("expression") == r"^(?:\*511001)$"
+    done = actions(focus)
+    # Off when in focus now, else on until turned off; the stamp tells the port.
+    assert ("db", "delete/telephony_focus/asa") in done
+    assert ("db", "insert/telephony_focus/asa/0") in actions(focus, "anti-action")
+    assert ("db", "insert/telephony_meta/version/${create_uuid()}") in done
+    key_event = "Event-Subclass=telephony::key,Event-Name=CUSTOM,tel-agent=asa,tel-key=focus"
+    assert ("event", key_event) in done
+    # Only from our own phones: trunks never reach a key.
+    trunk = [c for c in dialplan.iter("context") if c.get("name") == names.FROM_TRUNK]
+    assert not [e for c in trunk for e in c.iter("extension")
+                if (e.get("name") or "").startswith("key-")]
+
+
+def test_an_agent_on_no_hunt_group_roster_has_no_duty_key(fs_data: dict[str, Any]) -> None:
+    for group in fs_data["hunt_groups"]:
+        group["roster"].pop("bjorn", None)
+    dialplan = xml(fs_data, "dialplan.xml")
+    keys = {e.get("name") for c in dialplan.iter("context") for e in c.iter("extension")}
+    assert "key-focus-bjorn" in keys and "key-duty-bjorn" not in keys
+    assert "key-duty-asa" in keys
 
 
 def test_mailboxes_live_in_a_domain_no_phone_authenticates_against(

@@ -1,0 +1,1 @@
+"""Agent presence: one state per agent (`model`), and the feed of its changes (`feed`)."""
