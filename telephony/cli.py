@@ -150,6 +150,38 @@ def _callbacks_table(result: dict[str, object]) -> str:
                      for r in rows)
 
 
+def _agents_table(result: dict[str, object]) -> str:
+    agents = result.get("agents")
+    if not isinstance(agents, list) or not agents:
+        return "no agents"
+    rows = [("agent", "name", "state", "on duty", "skills")] + [
+        (str(a["id"]), str(a["name"]), str(a["note"]), ", ".join(a["on_duty"]) or "-",
+         ", ".join(f"{s} {n}" for s, n in sorted(a["skills"].items())) or "-")
+        for a in agents
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def _agent_line(result: dict[str, object]) -> str:
+    return f"{result.get('id')}: {result.get('note')}"
+
+
+def _state_body(args: argparse.Namespace) -> dict[str, object]:
+    # The API checks the words and names the field that is wrong.
+    body: dict[str, object] = {"state": args.state}
+    words = " ".join(args.words)
+    if args.state == "away":
+        body["reason"] = words
+    elif args.state == "focus":
+        if words:
+            body["until"] = words
+    elif words:
+        body["reason"] = words  # refused: only away takes one
+    return body
+
+
 def _focus_body(args: argparse.Namespace) -> dict[str, object]:
     if args.until is not None:
         return {"until": args.until}
@@ -286,6 +318,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     api_args(unfocus)
     unfocus.set_defaults(func=_cmd_api, build=lambda a: (
         "DELETE", f"/api/agents/{_seg(a.agent)}/focus", {}))
+    state = agent_sub.add_parser(
+        "state", help="set an agent's state: available, away REASON, focus [UNTIL], back",
+        description="available or back: away and focus end; away REASON: held in every "
+        "hunt group and skill queue (the direct line still rings) until back; focus "
+        "[UNTIL]: until HH:MM (the next such time in the site's zone) or an ISO 8601 time, "
+        "else until turned off")
+    state.add_argument("agent")
+    state.add_argument("state", choices=["available", "away", "focus", "back"])
+    state.add_argument("words", nargs="*", metavar="REASON|UNTIL")
+    api_args(state)
+    state.set_defaults(func=_cmd_api, show=_agent_line, build=lambda a: (
+        "PUT", f"/api/agents/{_seg(a.agent)}/state", _state_body(a)))
+
+    agents = sub.add_parser("agents", help="every agent's state, duty and skills")
+    api_args(agents)
+    agents.set_defaults(func=_cmd_api, show=_agents_table, build=lambda a: (
+        "GET", "/api/agents", None))
 
     experts = sub.add_parser("experts", help="who has a skill: available first, then the "
                              "most skilled")

@@ -35,9 +35,9 @@ from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
 from telephony.web import callbacks, transfers
-from telephony.web.panel import serve_panel
 from telephony.web.agents import add_routes as add_agent_routes
 from telephony.web.openapi import add_route as add_openapi_route
+from telephony.web.panel import serve_panel
 
 ENGINE = web.AppKey("engine", Engine)
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
+from telephony import cli
 from telephony.config import demo_site_path, load_site
 from telephony.engine.engine import Engine
 from telephony.port import MemberState
@@ -218,3 +219,51 @@ def test_every_reference_in_the_openapi_document_resolves() -> None:
     walk(doc)
     names = {f"#/components/schemas/{n}" for n in doc["components"]["schemas"]}
     assert refs and refs <= names
+
+
+def test_the_state_command_puts_the_state_in_words(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[tuple[str, str, object]] = []
+
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, **_: object
+    ) -> dict[str, Any]:
+        seen.append((method, path, body))
+        return {"id": "asa", "note": "Away: lunch break"}
+
+    monkeypatch.setattr("telephony.engine.client.request", fake_request)
+    assert cli.main(["agent", "state", "asa", "away", "lunch", "break"]) == 0
+    assert capsys.readouterr().out == "asa: Away: lunch break\n"
+    assert cli.main(["agent", "state", "asa", "focus", "14:00"]) == 0
+    assert cli.main(["agent", "state", "asa", "focus"]) == 0
+    assert cli.main(["agent", "state", "asa", "back"]) == 0
+    assert seen == [
+        ("PUT", "/api/agents/asa/state", {"state": "away", "reason": "lunch break"}),
+        ("PUT", "/api/agents/asa/state", {"state": "focus", "until": "14:00"}),
+        ("PUT", "/api/agents/asa/state", {"state": "focus"}),
+        ("PUT", "/api/agents/asa/state", {"state": "back"}),
+    ]
+
+
+def test_the_agents_command_prints_a_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, **_: object
+    ) -> dict[str, Any]:
+        assert (method, path) == ("GET", "/api/agents")
+        return {"timezone": "Europe/Stockholm", "agents": [
+            {"id": "chen", "name": "Chen Wei", "note": "On duty until 12:00",
+             "on_duty": ["intake"], "skills": {"pension": 5}},
+            {"id": "bjorn", "name": "Björn Lind", "note": "Away: lunch", "on_duty": [],
+             "skills": {}},
+        ]}
+
+    monkeypatch.setattr("telephony.engine.client.request", fake_request)
+    assert cli.main(["agents"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["agent", "name", "state", "on", "duty", "skills"]
+    assert out[1].split() == ["chen", "Chen", "Wei", "On", "duty", "until", "12:00", "intake",
+                              "pension", "5"]
+    assert out[2].split() == ["bjorn", "Björn", "Lind", "Away:", "lunch", "-", "-"]
