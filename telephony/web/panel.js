@@ -38,9 +38,10 @@ const panel = {
 
 class Unauthorized extends Error {}
 
+// A refusal says why in a sentence; a bad request names the field too.
 class ApiError extends Error {
   constructor(status, field, message) {
-    super(field ? `${field}: ${message}` : message);
+    super(status === 400 && field ? `${field}: ${message}` : message);
     this.status = status;
   }
 }
