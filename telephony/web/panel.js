@@ -247,6 +247,7 @@ function show(view) {
 
 function askForToken(why) {
   stopStream();
+  setLive("", false);
   panel.token = "";
   sessionStorage.removeItem(TOKEN_KEY);
   $("token-why").textContent = why;
@@ -281,7 +282,9 @@ async function start() {
     if (e instanceof Unauthorized) {
       askForToken(panel.token ? "That token was not accepted. Your API token, please." : "This engine asks for your API token.");
     } else {
-      showError(`The engine did not answer (${e.message}). Reload to try again.`);
+      // Starting (503 until its first read of the PBX), restarting, or out of reach.
+      showError(`The engine is not answering (${e.message}); trying again.`);
+      setTimeout(start, 3000);
     }
     return;
   }
@@ -293,6 +296,7 @@ async function start() {
   show("panel");
   render();
   stopStream();
+  setLive("connecting…", false);
   followEvents(panel.generation);
 }
 
@@ -305,7 +309,7 @@ function signOut() {
   panel.agents = new Map();
   panel.lastEventId = null;
   $("people").replaceChildren();
-  setLive("signed out", false);
+  setLive("", false);
   start();
 }
 
