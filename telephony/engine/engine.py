@@ -322,8 +322,11 @@ class Engine:
                 self._leaving = {k for k in self._leaving if k[0] not in queues} | leaving
                 self._own = {k for k in self._own if k[0] not in queues} | own
             taken = [command for command in commands if await self._apply(command)]
+            before = {m.agent for m in self._members if queues is None or m.queue in queues}
             self._observe(state, taken, queues, heard)
-            self._refresh(self.clock.now())
+            # A sync of a few queues can only change what their members show.
+            self._refresh(self.clock.now(), None if queues is None else
+                          before | {m.agent for m in state.members})
             if queues is not None:
                 return commands  # the deadline stays the last full sync's
             self._deadline = next_wakeup(self.site, now, state.stored)
@@ -379,7 +382,8 @@ class Engine:
             newer = {a: s for a, s in (self._phones or {}).items()
                      if self._phones_heard.get(a, -1) >= heard}
             self._phones = {**state.phones, **newer}
-        self._duty = on_duty(self.site, self.clock.now(), state.stored)
+        if queues is None or queues & {g.id for g in self.site.hunt_groups}:
+            self._duty = on_duty(self.site, self.clock.now(), state.stored)
 
     def _on_phone(self, change: Change) -> None:
         if change.state is None:
@@ -405,6 +409,9 @@ class Engine:
             self._duty, self._wrap, agents,
         )
         republish = self._republish and agents is None
+        entries: dict[str, list[Member]] = {}
+        for m in self._members:
+            entries.setdefault(m.agent, []).append(m)
         for agent in (a.id for a in self.site.agents):
             facts = known.get(agent)
             if facts is None:
@@ -415,13 +422,14 @@ class Engine:
                     and facts.phone not in (MemberState.ON_CALL, MemberState.RINGING)):
                 # A call just ended: wrap-up, the engine's approximation (see
                 # telephony.presence.model).
-                until = presence.wrap_up(self.site, agent, self._members, now)
+                until = presence.wrap_up(self.site, agent, entries.get(agent, ()), now)
                 if until is not None:
                     self._wrap[agent] = until
                     self._wrap_wake.set()
                     facts = replace(facts, wrap_until=until)
             now_presence = presence.derive(facts, now, self.zone, last)
-            view = presence.view(self.site, now_presence, self._members, self._skills[agent])
+            view = presence.view(self.site, now_presence, entries.get(agent, ()),
+                                 self._skills[agent])
             if view != before:
                 self._views[agent] = view
                 self.feed.append(view)
