@@ -179,7 +179,8 @@ class Engine:
         self.zone = ZoneInfo(site.timezone)
         self.feed: Feed[AgentView] = Feed(first_id=int(clock.now().timestamp() * 1000))
         self._views: dict[str, AgentView] = {}
-        self._members: tuple[Member, ...] = ()
+        self._entries: dict[str, list[Member]] = {}  # the members by agent
+        self._in_queue: dict[str, set[str]] = {}  # the agents in each queue
         self._stored: StoredState = EMPTY
         self._registered: frozenset[str] | None = None
         self._phones: dict[str, MemberState] | None = None
@@ -322,11 +323,9 @@ class Engine:
                 self._leaving = {k for k in self._leaving if k[0] not in queues} | leaving
                 self._own = {k for k in self._own if k[0] not in queues} | own
             taken = [command for command in commands if await self._apply(command)]
-            before = {m.agent for m in self._members if queues is None or m.queue in queues}
-            self._observe(state, taken, queues, heard)
+            touched = self._observe(state, taken, queues, heard)
             # A sync of a few queues can only change what their members show.
-            self._refresh(self.clock.now(), None if queues is None else
-                          before | {m.agent for m in state.members})
+            self._refresh(self.clock.now(), touched)
             if queues is not None:
                 return commands  # the deadline stays the last full sync's
             self._deadline = next_wakeup(self.site, now, state.stored)
@@ -367,14 +366,30 @@ class Engine:
     def _observe(
         self, state: PbxState, done: Sequence[Command], queues: frozenset[str] | None,
         heard: int,
-    ) -> None:
-        """Keep what a read said, with the members as the commands just done left them."""
+    ) -> set[str] | None:
+        """Keep what a read said, with the members as the commands just done left them;
+        the agents whose entries were read (None: everyone's)."""
         members = _after(state.members, done)
+        fresh: dict[str, list[Member]] = {}
+        for m in members:
+            fresh.setdefault(m.agent, []).append(m)
+        touched: set[str] | None = None
         if queues is None:
-            self._members = members
+            self._entries = fresh
         else:
-            kept = tuple(m for m in self._members if m.queue not in queues)
-            self._members = kept + members
+            # Only the agents in those queues, before or now, have other entries to keep.
+            read = set(fresh) | {a for q in queues for a in self._in_queue.get(q, ())}
+            touched = set()
+            for agent in read:
+                old = self._entries.get(agent, [])
+                new = [m for m in old if m.queue not in queues] + fresh.get(agent, [])
+                self._entries[agent] = new
+                if _shown(old) != _shown(new):
+                    touched.add(agent)  # a level alone shows nowhere
+        for queue in (self._in_queue if queues is None else queues):
+            self._in_queue[queue] = set()
+        for m in members:
+            self._in_queue.setdefault(m.queue, set()).add(m.agent)
         self._stored = state.stored
         self._registered = state.registered
         if state.phones is not None:
@@ -384,6 +399,7 @@ class Engine:
             self._phones = {**state.phones, **newer}
         if queues is None or queues & {g.id for g in self.site.hunt_groups}:
             self._duty = on_duty(self.site, self.clock.now(), state.stored)
+        return touched
 
     def _on_phone(self, change: Change) -> None:
         if change.state is None:
@@ -392,7 +408,7 @@ class Engine:
         if self._phones is None:
             # Until now the port told nothing: start from what the queue entries say.
             self._phones = {
-                a.id: presence.busiest(m.state for m in self._members if m.agent == a.id)
+                a.id: presence.busiest(m.state for m in self._entries.get(a.id, ()))
                 for a in self.site.agents
             }
         self._phones[change.agent] = change.state
@@ -404,18 +420,15 @@ class Engine:
     def _refresh(self, now: datetime, agents: Collection[str] | None = None) -> None:
         """Derive the presence of every agent (or of `agents`) again; each change goes to
         the feed and, when phones would show it, to the port."""
+        entries = self._entries
+        if agents is not None:
+            agents = [a for a in agents if a in self._skills]  # the site's agents only
         known = presence.facts(
-            self.site, now, self._stored, self._members, self._registered, self._phones,
+            self.site, now, self._stored, entries, self._registered, self._phones,
             self._duty, self._wrap, agents,
         )
         republish = self._republish and agents is None
-        entries: dict[str, list[Member]] = {}
-        for m in self._members:
-            entries.setdefault(m.agent, []).append(m)
-        for agent in (a.id for a in self.site.agents):
-            facts = known.get(agent)
-            if facts is None:
-                continue
+        for agent, facts in known.items():
             before = self._views.get(agent)
             last = before.presence if before is not None else None
             if (last is not None and last.presence is Presence.ON_CALL and facts.registered
@@ -736,6 +749,11 @@ class Engine:
         order = list(AgentState)
         out.sort(key=lambda e: (order.index(e.availability.state), -e.level, e.name, e.agent))
         return out
+
+
+def _shown(entries: Sequence[Member]) -> set[tuple[str, Hold | None, MemberState]]:
+    """What of an agent's entries their presence can show."""
+    return {(m.queue, m.hold, m.state) for m in entries}
 
 
 def _after(members: Sequence[Member], done: Sequence[Command]) -> tuple[Member, ...]:

@@ -170,28 +170,25 @@ def facts(
     site: Site,
     now: datetime,
     stored: StoredState,
-    members: Sequence[Member],
+    entries: Mapping[str, Sequence[Member]],
     registered: frozenset[str] | None,
     phones: Mapping[str, MemberState] | None,
     duty: Mapping[str, Mapping[str, datetime]],
     wrap: Mapping[str, datetime],
     agents: Iterable[str] | None = None,
 ) -> dict[str, Facts]:
-    """The facts of every agent of the site (or of `agents`), by agent id.
+    """The facts of every agent of the site (or of `agents`), by agent id, from each
+    agent's queue `entries`.
 
     Without `phones` (a port that cannot tell), what the devices do is the busiest of
     the agent's queue entries; without `registered`, an agent counts as registered
     unless every entry says no device is.
     """
-    wanted = {a.id for a in site.agents} if agents is None else set(agents)
-    entries: dict[str, list[Member]] = {}
-    for m in members:
-        if m.agent in wanted:
-            entries.setdefault(m.agent, []).append(m)
+    wanted = [a.id for a in site.agents] if agents is None else list(agents)
     stamp = now.timestamp()
     out: dict[str, Facts] = {}
     for agent in wanted:
-        mine = entries.get(agent, [])
+        mine = entries.get(agent, ())
         if phones is not None:
             phone = phones.get(agent, MemberState.UNAVAILABLE)
         else:
@@ -253,7 +250,8 @@ def view(
     """The agent as the API shows them."""
     agent = presence.agent
     groups = tuple(g.id for g in site.hunt_groups if agent in g.roster)
-    skill_queues = {q.id for q in site.queues}
-    queues = tuple(sorted({m.queue for m in members if m.agent == agent and m.queue in skill_queues}))
+    hunt_groups = {g.id for g in site.hunt_groups}
+    queues = tuple(sorted({m.queue for m in members if m.agent == agent
+                           and m.queue not in hunt_groups}))
     return AgentView(presence, groups, queues, tuple(sorted(skills.items())))
 

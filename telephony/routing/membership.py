@@ -85,9 +85,12 @@ def on_duty(site: Site, now: datetime, stored: StoredState) -> dict[str, dict[st
     join), with when that ends, by agent id: focus and away aside, and agents on duty
     nowhere left out."""
     out: dict[str, dict[str, datetime]] = {}
+    joined = {(g, a) for (g, a, kind) in stored.overrides if kind == "member"}
     for group in site.hunt_groups:
         zone = site.zone(group)
         for agent in site.agents:
+            if agent.id not in group.roster and (group.id, agent.id) not in joined:
+                continue  # neither a shift nor a manual join: not on duty there
             member, until, _why = _duty(group, zone, agent.id, now, stored)
             if member and until is not None:
                 out.setdefault(agent.id, {})[group.id] = until

@@ -132,7 +132,10 @@ def gathered(
     phones: dict[str, MemberState] | None = None, now: datetime = MONDAY_9,
 ) -> dict[str, AgentPresence]:
     duty = on_duty(SITE, now, stored)
-    found = facts(SITE, now, stored, members, registered, phones, duty, {})
+    entries: dict[str, list[Member]] = {}
+    for m in members:
+        entries.setdefault(m.agent, []).append(m)
+    found = facts(SITE, now, stored, entries, registered, phones, duty, {})
     return {a: derive(f, now, STOCKHOLM) for a, f in found.items()}
 
 
