@@ -70,14 +70,15 @@ class Chromium:
             os.dup2(read_end, 3)
             os.dup2(write_end, 4)
 
+        # No sandbox: it refuses to run as root and needs user namespaces a CI container
+        # may not give; the browser only ever loads our own page from loopback.
         args = [
-            executable, "--headless", "--remote-debugging-pipe", f"--user-data-dir={profile}",
+            executable, "--headless", "--no-sandbox", "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
             "--no-first-run", "--no-default-browser-check", "--disable-gpu",
             "--disable-dev-shm-usage", "--disable-extensions", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--mute-audio", "about:blank",
         ]
-        if os.geteuid() == 0:
-            args.insert(1, "--no-sandbox")  # chromium's sandbox refuses to run as root
         with log.open("wb") as log_file:
             process = await asyncio.create_subprocess_exec(
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file,
