@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import urllib.parse
 from collections.abc import Sequence
@@ -76,7 +77,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from telephony.port import PbxAuthError, PbxPortError
 
     site = _load(args.file, getattr(args, "pbx", None))
-    if site is None:
+    if site is None or _host_refused(site, args.host):
         return 2
     configure_logging(args.verbose)
     try:
@@ -93,6 +94,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_refused(site: Site, host: str | None) -> bool:
+    """Whether `--host` is refused (said on stderr): not an address, or beyond loopback
+    on a site without API tokens."""
+    from telephony.config.models import is_loopback
+
+    if host is None:
+        return False
+    try:
+        loopback = is_loopback(host)
+    except ValueError:
+        print(f"--host: {host!r} is not an IP address or localhost", file=sys.stderr)
+        return True
+    if not loopback and not site.api.tokens:
+        print(f"--host: {host} is reachable from other machines: give api.tokens in the site "
+              "file first (README: Access)", file=sys.stderr)
+        return True
+    return False
+
+
+# Where a client reaches an API bound to every address.
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
 def _api_base(args: argparse.Namespace) -> str:
     if args.api:
         return str(args.api)
@@ -101,7 +125,7 @@ def _api_base(args: argparse.Namespace) -> str:
         site = _load(args.config)
         if site is None:
             raise SystemExit(2)
-        host, port = site.api.host, site.api.port
+        host, port = _ANY_ADDRESS.get(site.api.host, site.api.host), site.api.port
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
@@ -110,7 +134,8 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
     method, path, body = args.build(args)
     try:
-        result = request(_api_base(args), method, path, body)
+        result = request(_api_base(args), method, path, body,
+                         token=args.token or os.environ.get("TELEPHONY_API_TOKEN"))
     except ApiError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -119,6 +144,31 @@ def _cmd_api(args: argparse.Namespace) -> int:
         print(show(result))
     else:
         print(" ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+def _cmd_token_new(args: argparse.Namespace) -> int:
+    from telephony.config.tokens import new_token
+
+    print(new_token())
+    return 0
+
+
+def _cmd_token_hash(args: argparse.Namespace) -> int:
+    import getpass
+
+    from telephony.config.tokens import check_token, scrypt
+
+    if sys.stdin.isatty():
+        token = getpass.getpass("token (not shown): ")
+    else:
+        token = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    try:
+        check_token(token)
+    except ValueError as exc:
+        print(f"token: {exc}", file=sys.stderr)  # says why, never what
+        return 2
+    print(scrypt(token).text())
     return 0
 
 
@@ -208,7 +258,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     site_path = args.config or str(demo_site_path())
     site = _load(site_path)
-    if site is None or demo_up(site_path) != 0:
+    if site is None or _host_refused(site, args.host) or demo_up(site_path) != 0:
         return 2
     args.file = site_path
     host = args.host or site.api.host
@@ -217,12 +267,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_run(args)
 
 
-LOOPBACK = ["127.0.0.1", "::1", "localhost"]
-
-
 # Commands that never touch the local PBX runner: their parser leaves it out, since
 # importing it is about 0.1 s of every `telephony check` and `render`.
-_WITHOUT_PBX = frozenset({"check", "render"})
+_WITHOUT_PBX = frozenset({"check", "render", "token"})
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -249,6 +296,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     render.set_defaults(func=_cmd_render)
 
+    token = sub.add_parser("token", help="API tokens: make one, hash one for a site file")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_sub.add_parser("new", help="print a new random token").set_defaults(
+        func=_cmd_token_new)
+    token_sub.add_parser(
+        "hash", help="read a token from stdin (or ask for it) and print its hash for "
+        "api.tokens[].token_hash"
+    ).set_defaults(func=_cmd_token_hash)
+
     if command not in _WITHOUT_PBX:
         from telephony.pbx.commands import register as register_pbx
 
@@ -258,15 +314,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("file")
     run.add_argument("--pbx", choices=kinds, default=None,
                      help="drive this PBX kind (default: the site's pbx.kind)")
-    run.add_argument("--host", choices=LOOPBACK, help="API address, loopback only (the API has "
-                     "no login); default: the site's api.host")
+    run.add_argument("--host", help="API address (default: the site's api.host); beyond "
+                     "loopback only when the site has api.tokens")
     run.add_argument("--port", type=int, help="API port (default: the site's api.port, 8080)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="start the local PBX and the engine on the demo site")
     demo.add_argument("--config", help="a site file instead of the bundled demo site")
-    demo.add_argument("--host", choices=LOOPBACK, default=None, help="API address (loopback only)")
+    demo.add_argument("--host", default=None, help="API address (beyond loopback only with "
+                      "api.tokens)")
     demo.add_argument("--port", type=int, default=None, help="API port (default: the site's)")
     demo.add_argument("-v", "--verbose", action="store_true")
     demo.set_defaults(func=_cmd_demo)
@@ -274,6 +331,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     def api_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--api", help="engine API base URL (default http://127.0.0.1:8080)")
         p.add_argument("--config", help="site file, to take the API port from")
+        p.add_argument("--token", help="API token (default: $TELEPHONY_API_TOKEN, which "
+                       "other users cannot see in the process list)")
 
     agent = sub.add_parser("agent", help="manual changes through the running engine")
     agent_sub = agent.add_subparsers(dest="agent_command", required=True)

@@ -13,6 +13,7 @@ from telephony.config.models import (
     QueueStep,
     Site,
     VoicemailStep,
+    is_loopback,
 )
 from telephony.config.problems import Problem
 
@@ -83,6 +84,7 @@ def cross_check(site: Site) -> Iterator[Problem]:
         yield Problem("api.port", f"{site.api.port} is already pbx.control_port (both listen on TCP)")
 
     yield from _references(site)
+    yield from _api(site)
     if site.pbx.kind is PbxKind.FREESWITCH:
         yield from _freeswitch(site)
 
@@ -159,3 +161,26 @@ def _references(site: Site) -> Iterator[Problem]:
                 for (_, a), (k, b) in itertools.pairwise(ordered):
                     if b.start_minutes < a.end_minutes:
                         yield Problem(f"{base}.{day.value}[{k}]", f"{b} overlaps {a}")
+
+
+def _api(site: Site) -> Iterator[Problem]:
+    """API tokens name known agents and differ; beyond loopback the API needs them."""
+    api = site.api
+    if not api.tokens and not is_loopback(api.host):
+        yield Problem("api.host", f"{api.host} is reachable from other machines: give "
+                      "api.tokens (anyone reaching it could change anything) or bind to "
+                      "127.0.0.1")
+    agent_ids = {a.id for a in site.agents}
+    seen: dict[tuple[str, bytes, bytes], int] = {}
+    for i, entry in enumerate(api.tokens):
+        if entry.agent is not None and entry.agent not in agent_ids:
+            yield Problem(f"api.tokens[{i}].agent", f"unknown agent {entry.agent!r}")
+        digest = entry.digest
+        key = (digest.scheme, digest.salt, digest.digest)
+        field = "token" if entry.token is not None else "token_hash"
+        if key in seen:
+            # The same token for two entries would make whose it is a guess.
+            yield Problem(f"api.tokens[{i}].{field}",
+                          f"the same token as api.tokens[{seen[key]}]: give each its own")
+        else:
+            seen[key] = i

@@ -122,7 +122,7 @@ def _check_zone(value: str) -> str:
     raise ValueError(f"{shown(value)} is not a known time zone (e.g. Europe/Stockholm)")
 
 
-def _check_ip(value: str) -> str:
+def check_ip(value: str) -> str:
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -137,7 +137,7 @@ def _check_ip(value: str) -> str:
 def _check_match(value: str) -> str:
     if "/" not in value:
         try:
-            return _check_ip(value)
+            return check_ip(value)
         except ValueError:
             raise ValueError(
                 f"{shown(value)} is not an IP address or network (e.g. 203.0.113.0/24)"
@@ -179,7 +179,7 @@ Number = Annotated[str, AfterValidator(_check_number)]
 Text = Annotated[str, AfterValidator(_check_text)]
 Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
-IpAddress = Annotated[str, AfterValidator(_check_ip)]
+IpAddress = Annotated[str, AfterValidator(check_ip)]
 IpMatch = Annotated[str, AfterValidator(_check_match)]
 HeaderMatch = Annotated[str, AfterValidator(_check_header)]
 UrgentPrefix = Annotated[str, AfterValidator(_check_urgent)]

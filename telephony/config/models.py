@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import time
 from enum import StrEnum
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,6 +41,7 @@ from telephony.config.fields import (
     UrgentPrefix,
     shown,
 )
+from telephony.config.tokens import HashedToken, PlainToken, TokenDigest
 
 NUMBER_RE = fields.NUMBER_RE  # the API checks caller numbers with it
 
@@ -334,9 +337,56 @@ class Pbx(_Model):
         return out
 
 
+def _check_api_host(value: str) -> str:
+    if value == "localhost":
+        return value
+    try:
+        return fields.check_ip(value)
+    except ValueError:
+        raise ValueError(
+            f"{shown(value)} is not an IP address or localhost (e.g. 127.0.0.1, 0.0.0.0 or ::)"
+        ) from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an API address is reachable only from this machine."""
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+class ApiToken(_Model):
+    """One API token and whose it is: an agent (who changes only their own state) or a
+    supervisor (who changes anything)."""
+
+    agent: Id | None = None
+    supervisor: Text | None = None
+    token: PlainToken = None
+    """Written out, normally `${NAME}` from the environment; kept only as its hash."""
+    token_hash: HashedToken = None
+    """What `telephony token hash` prints, for a token kept in the file."""
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> ApiToken:
+        if (self.agent is None) == (self.supervisor is None):
+            raise ValueError("give either agent: ID or supervisor: NAME")
+        if (self.token is None) == (self.token_hash is None):
+            raise ValueError("give either token (e.g. ${ASA_API_TOKEN}) or token_hash")
+        return self
+
+    @property
+    def digest(self) -> TokenDigest:
+        digest = self.token or self.token_hash
+        assert digest is not None  # _one_of_each
+        return digest
+
+
 class Api(_Model):
-    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    """Where the engine's HTTP API listens, and who may use it."""
+
+    host: Annotated[str, AfterValidator(_check_api_host)] = "127.0.0.1"
+    """localhost or an IP address; beyond loopback only with tokens."""
     port: Port = 8080
+    tokens: list[ApiToken] = Field(default_factory=list)
+    """None: the API trusts this machine (loopback only), as before tokens."""
 
 
 class Site(_Model):

@@ -34,7 +34,7 @@ from telephony.config.models import NUMBER_RE
 from telephony.engine.engine import AgentState, Engine, EngineError, UnknownName
 from telephony.port import PbxPortError
 from telephony.routing.state import OverrideAction, StoredState
-from telephony.web import callbacks, transfers
+from telephony.web import access, callbacks, transfers
 from telephony.web.agents import add_routes as add_agent_routes
 from telephony.web.openapi import add_route as add_openapi_route
 from telephony.web.panel import serve_panel
@@ -53,17 +53,12 @@ def _error(status: int, field: str, message: str) -> web.Response:
     return web.json_response({"error": message, "field": field}, status=status)
 
 
-_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
 @web.middleware
 async def _local_only(request: web.Request, handler: Any) -> web.StreamResponse:
-    # The API has no login: it trusts the machine it runs on. A web page the supervisor
-    # happens to open must not drive it, so the Host must be a loopback name (DNS
-    # rebinding) and every change must be JSON, which a browser only sends cross-site
-    # after a CORS preflight that this API never grants.
-    if request.url.host not in _LOOPBACK_NAMES:
-        return _error(403, "host", "only requests to a loopback address are served")
+    # Who may ask is telephony.web.access's (tokens, or loopback only). A web page the
+    # supervisor happens to open must not drive the API either: every change must be
+    # JSON, which a browser only sends cross-site after a CORS preflight that this API
+    # never grants.
     if request.method not in ("GET", "HEAD") and request.content_type != "application/json":
         return _error(415, "content-type", "send changes as application/json")
     response: web.StreamResponse = await handler(request)
@@ -307,7 +302,8 @@ async def page(request: web.Request) -> web.Response:
 
 def make_app(engine: Engine) -> web.Application:
     """The aiohttp application for one engine."""
-    app = web.Application(middlewares=[_local_only, _errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[access.guard(engine.site.api), _local_only, _errors],
+                          client_max_size=64 * 1024)
     app[ENGINE] = engine
     app[_PAGE] = resources.files("telephony.web").joinpath("status.html").read_text(encoding="utf-8")
     app.router.add_get("/", page)

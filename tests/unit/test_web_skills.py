@@ -97,7 +97,9 @@ def test_the_experts_command_prints_a_table(
 ) -> None:
     seen: list[tuple[str, str]] = []
 
-    def fake_request(base: str, method: str, path: str, body: object = None) -> dict[str, Any]:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, token: str | None = None
+    ) -> dict[str, Any]:
         seen.append((method, path))
         return {"skill": "pension", "min_level": 3, "experts": [
             {"agent": "chen", "name": "Chen Wei", "level": 5, "state": "available",
@@ -115,7 +117,9 @@ def test_the_experts_command_prints_a_table(
 def test_the_skill_command_puts_the_level(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, str, object]] = []
 
-    def fake_request(base: str, method: str, path: str, body: object = None) -> dict[str, Any]:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, token: str | None = None
+    ) -> dict[str, Any]:
         seen.append((method, path, body))
         return {"agent": "asa", "skills": {"pension": 4}}
 

@@ -205,7 +205,9 @@ async def test_a_pbx_that_does_not_answer_is_a_503(client: Client, port: MemoryP
 def test_the_transfer_command_posts_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, str, object]] = []
 
-    def fake_request(base: str, method: str, path: str, body: object = None) -> dict[str, Any]:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, token: str | None = None
+    ) -> dict[str, Any]:
         seen.append((method, path, body))
         return {"agent": "asa", "to": "agent:bjorn", "number": "*91002"}
 
@@ -219,7 +221,9 @@ def test_the_transfer_command_posts_the_request(monkeypatch: pytest.MonkeyPatch)
 def test_the_transfer_command_is_blind_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[object] = []
 
-    def fake_request(base: str, method: str, path: str, body: object = None) -> dict[str, Any]:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, token: str | None = None
+    ) -> dict[str, Any]:
         seen.append(body)
         return {}
 
@@ -231,7 +235,9 @@ def test_the_transfer_command_is_blind_by_default(monkeypatch: pytest.MonkeyPatc
 def test_a_refused_transfer_prints_the_field_and_reason_and_fails(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def fake_request(base: str, method: str, path: str, body: object = None) -> dict[str, Any]:
+    def fake_request(
+        base: str, method: str, path: str, body: object = None, token: str | None = None
+    ) -> dict[str, Any]:
         raise ApiError("to: bjorn is on a call")
 
     monkeypatch.setattr("telephony.engine.client.request", fake_request)
