@@ -314,3 +314,22 @@ async def test_a_scrypt_hash_verifies_once_and_is_remembered(demo_data: dict[str
     assert await book.who(ASA) == access.Principal(agent="asa", supervisor=False, name="asa")
     assert await book.who(EVA + "!") is None
     assert await book.who(EVA + "!") is None  # remembered as refused
+
+
+async def test_without_tokens_every_request_is_the_local_supervisor(
+    demo_data: dict[str, Any]
+) -> None:
+    seen: list[access.Principal | None] = []
+
+    async def probe(request: web.Request) -> web.Response:
+        seen.append(access.principal(request))
+        return web.json_response({})
+
+    app = web.Application(middlewares=[access.guard(site_with(demo_data, {"port": 8080}).api)])
+    app.router.add_get("/api/probe", probe)
+    app.router.add_get("/", probe)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert (await client.get("/api/probe")).status == 200
+        assert (await client.get("/")).status == 200
+    assert seen == [access.LOCAL, access.LOCAL]
+    assert access.LOCAL == access.Principal(agent=None, supervisor=True, name="local")
