@@ -474,17 +474,15 @@ class Engine:
         log.debug("%s", command)
         try:
             await self.port.apply(command)
-        except PbxRefused as exc:
-            # Never a sync failure: phones show a stale state, the API the right one.
-            if not self._refusing:
-                log.warning("%s (further refusals logged at debug level until one is "
-                            "taken)", exc)
-            else:
-                log.debug("%s", exc)
-            self._refusing = True
         except PbxPortError as exc:
-            # The PBX is gone: its RESYNC when it is back publishes everyone again.
-            log.warning("%s: %s", command, exc)
+            # Never a sync failure: phones show a stale state, the API the right one. A
+            # PBX that is gone says RESYNC once back, and everyone is published again.
+            if not self._refusing:
+                log.warning("%s: %s (further failures logged at debug level until a "
+                            "publication is taken)", command, exc)
+            else:
+                log.debug("%s: %s", command, exc)
+            self._refusing = True
         except Exception:
             log.exception("%s failed unexpectedly", command)
         else:
