@@ -496,22 +496,27 @@ class Subscriber:
                     merged[user] = resource
         return merged
 
+    def mark(self) -> int:
+        """How many NOTIFYs have come so far: take it before an action, and pass it as
+        `after` to wait for what the action caused (a PBX answers within milliseconds,
+        often before the action's own reply)."""
+        return len(self.notifies)
+
     async def wait_notify(
         self,
         predicate: Callable[[Notify], bool] | None = None,
         timeout: float = 5.0,
         *,
-        new: bool = False,
+        after: int = 0,
     ) -> Notify:
         """Wait for a NOTIFY satisfying `predicate` (any, without one) and return it.
 
-        Looks at every NOTIFY of the dialog so far, or with `new=True` only at those
-        arriving after this call. Raises SipTestError on timeout, naming what came.
+        Looks at every NOTIFY of the dialog after the first `after` (see `mark()`).
+        Raises SipTestError on timeout, naming what came.
         """
-        skip = len(self.notifies) if new else 0
 
         def probe(_: list[SipMessage]) -> Notify | None:
-            for notify in self.notifies[skip:]:
+            for notify in self.notifies[after:]:
                 if predicate is None or predicate(notify):
                     return notify
             return None
@@ -557,12 +562,13 @@ class Subscriber:
         if self._ended or call_id is None or not self._dialogs.process.running:
             return
         self._ended = True
-        if any(n.terminated for n in self._dialogs.notifies(call_id)):
+        if any(n.terminated for n in self.notifies):
             return  # the PBX ended it already
         run = self._dialogs.process.run
         send_control(run.local_port, call_id, "unsubscribe", host=run.local_host)
 
         def done(_: list[SipMessage]) -> bool | None:
+            self._dialogs.update()
             for notify in self._dialogs.notifies(call_id):
                 if notify.terminated and self._dialogs.answered(call_id, notify.cseq):
                     return True
