@@ -201,7 +201,10 @@ class Phones:
             or (event.get("Answer-State") or "") == "hangup"
         )
         direction = event.get("Call-Direction") or event.get("Presence-Call-Direction") or ""
-        state = None if gone else leg_state(call_state, direction)
+        # The answer's own event may still carry the call state it had before.
+        answered = (event.get("Answer-State") or "") == "answered"
+        state = None if gone else (
+            MemberState.ON_CALL if answered else leg_state(call_state, direction))
         if state is None:
             self.forget(uuid)
         else:
@@ -441,10 +444,12 @@ class PresencePublisher:
     def _user(self, address: str) -> str | None:
         """The extension or key number an address of the site's domain names, if ours."""
         user, _, host = address.partition("@")
-        user = user.rpartition("+")[2]  # a proto prefix (sip+1001) is not the user
         if host != self.domain:
             return None
-        return user if user in self._agent_of_extension or user in self._key_of else None
+        for candidate in (user, user.partition("+")[2]):  # a proto prefix: sip+1001
+            if candidate in self._agent_of_extension or candidate in self._key_of:
+                return candidate
+        return None
 
     def _foreign(self, event: Event) -> str | None:
         """The extension or key a PRESENCE_IN FreeSWITCH raised by itself is about (no
@@ -599,15 +604,15 @@ class PresencePublisher:
         self, registered: frozenset[str] | None, *, full: bool
     ) -> dict[str, MemberState] | None:
         """Every agent's phones (None when this connection hears no presence events).
-        The first read of a connection lists the channels; a full one checks that the
-        legs it holds still exist."""
+        The first read of a connection lists the channels; that one and every full one
+        check that the legs held still exist."""
         if not self.enabled:
             return None
         if not self.phones.seeded:
             text = await self._api("show channels as json")
-            changed = self.phones.seed(show_channels_rows(text))
-            self._changed(changed)
-        elif full and self.phones.legs:
+            self._changed(self.phones.seed(show_channels_rows(text)))
+            full = True  # the listing lags: a call it shows may have ended since
+        if full and self.phones.legs:
             uuids = sorted(self.phones.legs)
             answers = await asyncio.gather(*(self._api(f"uuid_exists {u}") for u in uuids))
             changed = set()

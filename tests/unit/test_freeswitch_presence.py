@@ -343,12 +343,27 @@ async def test_the_first_read_lists_the_channels_and_a_full_one_checks_the_legs(
     client.answers["show channels"] = json.dumps({"rows": [
         {"uuid": "u9", "presence_id": "1001@fund-demo", "callstate": "ACTIVE",
          "direction": "inbound"}]})
+    client.answers["uuid_exists"] = "true"
     phones = await pub.snapshot(frozenset({"asa"}), full=False)
     assert phones is not None and phones["asa"] is MemberState.ON_CALL
+    phones = await pub.snapshot(frozenset({"asa"}), full=False)  # one queue: no check
     client.answers["uuid_exists"] = "false"
     phones = await pub.snapshot(frozenset({"asa"}), full=True)
     assert phones is not None and phones["asa"] is MemberState.IDLE
-    assert client.apis == ["show channels as json", "uuid_exists u9"]
+    assert client.apis == ["show channels as json", "uuid_exists u9", "uuid_exists u9"]
+
+
+async def test_a_call_the_lagging_listing_shows_after_it_ended_is_not_taken(
+    site: Site,
+) -> None:
+    client = FakeClient()
+    pub = publisher(site, client)
+    client.answers["show channels"] = json.dumps({"rows": [
+        {"uuid": "u8", "presence_id": "1001@fund-demo", "callstate": "RINGING",
+         "direction": "outbound"}]})
+    client.answers["uuid_exists"] = "false"
+    phones = await pub.snapshot(None, full=False)
+    assert phones is not None and phones["asa"] is MemberState.IDLE
 
 
 async def test_a_connection_without_presence_events_cannot_tell(site: Site) -> None:
