@@ -394,4 +394,7 @@ class AsteriskPort:
 
 
 def _absent_is_fine(command: Command, response: Response) -> bool:
-    return isinstance(command, DeleteKey) and "not found" in response.message.lower()
+    # Older Asterisks say "not found"; 20 says "could not be deleted" (ast_db_del fails).
+    message = response.message.lower()
+    return isinstance(command, DeleteKey) and (
+        "not found" in message or "could not be deleted" in message)
