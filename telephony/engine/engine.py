@@ -186,7 +186,7 @@ class Engine:
         self._phones: dict[str, MemberState] | None = None
         self._phones_heard: dict[str, int] = {}  # agent -> the PHONE_STATE count then
         self._phone_count = 0
-        self._duty: dict[str, dict[str, datetime]] = {}
+        self._duty: dict[str, dict[str, datetime | None]] = {}
         self._wrap: dict[str, datetime] = {}
         self._wrap_wake = asyncio.Event()
         self._republish = True  # every agent, after the first read and each RESYNC

@@ -65,8 +65,9 @@ class Facts:
     in_focus: bool = False
     focus_until: datetime | None = None
     """When focus ends; None until turned off."""
-    duty: Mapping[str, datetime] = field(default_factory=dict)
-    """Hunt groups the agent is on duty in now, with when that ends."""
+    duty: Mapping[str, datetime | None] = field(default_factory=dict)
+    """Hunt groups the agent is on duty in now, with when that ends (None: around the
+    clock)."""
     wrap_until: datetime | None = None
 
 
@@ -128,7 +129,8 @@ def _state(facts: Facts, now: datetime) -> tuple[Presence, str | None, datetime 
     if facts.away is not None:
         return Presence.AWAY, facts.away, None
     if facts.duty:
-        return Presence.ON_DUTY, None, max(facts.duty.values())
+        ends = list(facts.duty.values())
+        return Presence.ON_DUTY, None, None if None in ends else max(e for e in ends if e)
     return Presence.AVAILABLE, None, None
 
 
@@ -173,7 +175,7 @@ def facts(
     entries: Mapping[str, Sequence[Member]],
     registered: frozenset[str] | None,
     phones: Mapping[str, MemberState] | None,
-    duty: Mapping[str, Mapping[str, datetime]],
+    duty: Mapping[str, Mapping[str, datetime | None]],
     wrap: Mapping[str, datetime],
     agents: Iterable[str] | None = None,
 ) -> dict[str, Facts]:

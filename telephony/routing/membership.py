@@ -80,19 +80,23 @@ def _duty(
     return member, until, why
 
 
-def on_duty(site: Site, now: datetime, stored: StoredState) -> dict[str, dict[str, datetime]]:
+def on_duty(
+    site: Site, now: datetime, stored: StoredState
+) -> dict[str, dict[str, datetime | None]]:
     """The hunt groups each agent is on duty in at `now` (by the roster or a manual
-    join), with when that ends, by agent id: focus and away aside, and agents on duty
-    nowhere left out."""
-    out: dict[str, dict[str, datetime]] = {}
+    join), with when that ends (through back-to-back shifts; None: around the clock),
+    by agent id: focus and away aside, and agents on duty nowhere left out."""
+    out: dict[str, dict[str, datetime | None]] = {}
     joined = {(g, a) for (g, a, kind) in stored.overrides if kind == "member"}
     for group in site.hunt_groups:
         zone = site.zone(group)
         for agent in site.agents:
             if agent.id not in group.roster and (group.id, agent.id) not in joined:
                 continue  # neither a shift nor a manual join: not on duty there
-            member, until, _why = _duty(group, zone, agent.id, now, stored)
+            member, until, why = _duty(group, zone, agent.id, now, stored)
             if member and until is not None:
+                if not why.startswith("manual"):
+                    until = roster.duty_end(group, zone, agent.id, now)
                 out.setdefault(agent.id, {})[group.id] = until
     return out
 

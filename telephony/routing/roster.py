@@ -52,6 +52,25 @@ def current_shift(
     return None
 
 
+def duty_end(
+    group: HuntGroup, zone: ZoneInfo, agent: str, now: datetime
+) -> datetime | None:
+    """When the agent's duty at `now` ends, running on through shifts that start as the
+    last one ends (Monday 00:00-24:00 then Tuesday 00:00-...); None when it runs on past
+    the days looked ahead (on duty around the clock), and `now` when off duty."""
+    spans = sorted(shifts(group, zone, agent, now))
+    end: datetime | None = None
+    for start, stop in spans:
+        if end is None:
+            if start <= now < stop:
+                end = stop
+        elif start <= end:
+            end = max(end, stop)
+        else:
+            return end
+    return None if end is not None else now
+
+
 def on_duty(group: HuntGroup, zone: ZoneInfo, now: datetime) -> frozenset[str]:
     """The agents the roster puts on the line at `now`."""
     return frozenset(a for a in group.roster if current_shift(group, zone, a, now) is not None)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from telephony.config import load_site
+from telephony.config.models import HuntGroup
 from telephony.port import Family, Hold, Key, Member, MemberState, Presence
 from telephony.presence.model import (
     PRECEDENCE,
@@ -22,6 +23,7 @@ from telephony.presence.model import (
     wrap_up,
 )
 from telephony.routing.membership import on_duty
+from telephony.routing.roster import duty_end
 from telephony.routing.state import EMPTY, Focus, StoredState, parse_keys, reason_problem
 
 DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
@@ -206,3 +208,24 @@ def test_an_away_reason_is_short_printable_text(reason: str, problem: str | None
 
 def test_a_malformed_stored_reason_is_skipped() -> None:
     assert parse_keys({Key(Family.AWAY, ("asa",)): "a/b"}).away == {}
+
+
+def group_with(roster: dict[str, dict[str, list[str]]]) -> HuntGroup:
+    return HuntGroup.model_validate({"id": "g", "number": "2000", "roster": roster})
+
+
+def test_back_to_back_shifts_read_as_one_duty() -> None:
+    group = group_with({"asa": {"mon": ["08:00-10:00", "10:00-12:00"], "tue": ["08:00-10:00"]}})
+    assert duty_end(group, STOCKHOLM, "asa", at(9)) == at(12)
+    assert duty_end(group, STOCKHOLM, "asa", at(12)) == at(12)  # off duty: now
+
+
+def test_a_duty_across_midnight_ends_the_next_day_and_round_the_clock_never() -> None:
+    night = group_with({"asa": {"mon": ["20:00-24:00"], "tue": ["00:00-06:00"]}})
+    assert duty_end(night, STOCKHOLM, "asa", at(21)) == at(6, day=24)
+    always = group_with({"asa": {d: ["00:00-24:00"] for d in
+                                 ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+    assert duty_end(always, STOCKHOLM, "asa", at(9)) is None
+    f = Facts("asa", True, MemberState.IDLE, duty={"g": None, "intake": at(10)})
+    got = derive(f, at(9), STOCKHOLM)
+    assert (got.presence, got.until, got.note) == (Presence.ON_DUTY, None, "On duty")
