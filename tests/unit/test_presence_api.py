@@ -267,3 +267,9 @@ def test_the_agents_command_prints_a_table(
     assert out[1].split() == ["chen", "Chen", "Wei", "On", "duty", "until", "12:00", "intake",
                               "pension", "5"]
     assert out[2].split() == ["bjorn", "Björn", "Lind", "Away:", "lunch", "-", "-"]
+
+
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    validate(document())  # raises naming the first problem
