@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime
 
 import pytest
-from pbx_support import StartEngine
+from pbx_support import StartEngine, until_members
 
 from telephony.engine.transfers import transfer_call
 from telephony.port import Join, LiveCall, PbxPort, PbxRefused, PutKey
@@ -232,3 +232,26 @@ async def test_a_transfer_to_an_agent_without_a_registered_phone_is_refused_and_
 
     assert await on_call(port, "asa", "+46701238009") == live
     assert still_up(call)
+
+
+async def test_a_transfer_to_a_skill_queue_reaches_an_expert(
+    start_engine: StartEngine, phones: PhoneKit, port: PbxPort
+) -> None:
+    # Dana has no unemployment skill; benefits (3002) wants it at 3 or more, and Åsa
+    # (5) is its most skilled member, so she rings first, Björn (4) after the wait.
+    asa = await phones.register("asa-soft", on_call="answer")
+    await phones.register("bjorn-soft", on_call="ignore")
+    dana = await phones.register("dana-soft", on_call="answer")
+    engine, _ = await start_engine(ON_DUTY)
+    await until_members(port, "benefits", ["asa", "bjorn"])
+    call = await phones.call("+46855501004", caller_id="+46701238011", hold_seconds=None)
+    await dana.wait_rang()
+    await call.wait_answered()
+    await on_call(port, "dana", "+46701238011")
+
+    await transfer_call(engine.site, port, engine, Request("dana", Target.parse("queue:benefits")))
+
+    incoming = await asa.wait_rang(timeout=10)
+    assert incoming.caller == "+46701238011"
+    await dana.wait_call_ended(timeout=5)
+    assert (await on_call(port, "asa", "+46701238011")).queue == "benefits"
