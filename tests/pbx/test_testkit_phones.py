@@ -171,7 +171,6 @@ async def test_a_presence_subscription_gets_a_notify(phones: PhoneKit, pbx_site:
     assert f"sip:{agent.extension}@" in body
 
 
-@pytest.mark.pbx_kinds("asterisk")  # FreeSWITCH's hints come with presence publication
 async def test_a_dialog_subscription_sees_the_call_confirmed(
     phones: PhoneKit, pbx_site: Site
 ) -> None:
