@@ -1,17 +1,23 @@
-"""Away on the real PBX: held in the hunt groups (not rung for their calls) until back,
-reachable on the direct line meanwhile, and kept in the PBX across an engine restart."""
+"""Presence on the real PBX. Away: held in the hunt groups (not rung for their calls)
+until back, reachable on the direct line meanwhile, and kept in the PBX across an
+engine restart. The event stream follows what an agent's phone does."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime
 
 import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
 from pbx_support import StartEngine, between_queue_calls, first_to_ring, stored_keys
 
 from telephony.config.models import PbxKind
 from telephony.engine.engine import StateChange
 from telephony.port import Hold, PbxPort, Presence
 from telephony.testing.phones import Phone, PhoneKit
+from telephony.web.api import make_app
 
 pytestmark = pytest.mark.pbx
 
@@ -89,3 +95,36 @@ async def test_the_away_reason_is_stored_in_the_pbx_and_a_new_engine_holds_the_a
     await again.clear_away("asa")
     assert "away/asa" not in await stored_keys(port)
     assert (await holds(port, "asa"))["intake"] is None
+
+
+async def presences(response: ClientResponse, agent: str, until: str, timeout: float = 15.0
+                    ) -> list[str]:
+    """The presences the stream sends for `agent` until `until` (bounded)."""
+    seen: list[str] = []
+    async with asyncio.timeout(timeout):
+        while not seen or seen[-1] != until:
+            line = (await response.content.readline()).decode()
+            if line.startswith("data: "):
+                data = json.loads(line.removeprefix("data: "))
+                if data.get("id") == agent:
+                    seen.append(data["presence"])
+    return seen
+
+
+async def test_the_event_stream_follows_the_agents_phone_without_polling(
+    start_engine: StartEngine, phones: PhoneKit
+) -> None:
+    chen = await phones.register("chen-soft", on_call="answer")
+    engine, _ = await start_engine(ON_DUTY)
+    assert engine.agent_view("chen").presence.presence is Presence.ON_DUTY
+    async with TestClient(TestServer(make_app(engine), host="127.0.0.1")) as client:
+        after = {"after": str(engine.feed.last_id)}
+        async with client.get("/api/events", params=after) as response:
+            call = await phones.call("+46855501003", caller_id="+46709990004", hold_seconds=None)
+            await chen.wait_answered()
+            seen = await presences(response, "chen", "on_call")
+            assert set(seen) <= {"ringing", "on_call"}
+            await call.hangup()
+            await chen.wait_call_ended()
+            assert await presences(response, "chen", "on_duty") == ["on_duty"]
+        assert (await (await client.get("/api/agents/chen")).json())["presence"] == "on_duty"
