@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from telephony import cli
@@ -273,3 +273,17 @@ def test_the_openapi_document_is_valid_openapi_3_1() -> None:
     from openapi_spec_validator import validate
 
     validate(document())  # raises naming the first problem
+
+
+async def test_open_streams_end_when_the_engine_shuts_its_api_down(engine: Engine) -> None:
+    runner = web.AppRunner(make_app(engine), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    async with ClientSession() as session:
+        response = await session.get(f"http://{host}:{port}/api/events")
+        await read_event(response)
+        async with asyncio.timeout(5):  # not aiohttp's 60 s wait for handlers
+            await runner.cleanup()
+        response.close()
