@@ -297,6 +297,15 @@ async def start_pbx(pbx: LocalPbx, site: Site, out: dict[str, Any]) -> Any:
     return info
 
 
+def clear_fs_after_stop(pbx: LocalPbx, out: dict[str, Any]) -> None:
+    """FreeSWITCH stopped: delete the subscriptions it still stored (a subscriber whose
+    un-SUBSCRIBE it never took), so the next start has none."""
+    database = FsLayout(pbx.state_dir).db_dir
+    out["subscriptions_deleted_after_stop"] = sum(
+        clear_fs_subscriptions(db) for db in sorted(database.glob("sofia_reg_*.db"))
+    )
+
+
 async def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     site_file = workdir / f"site-{kind}.yaml"
@@ -316,6 +325,8 @@ async def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
                            "code": code_version()}
     print(f"[{kind}] starting the PBX ({len(site.agents)} agents) ...", flush=True)
     async with AsyncExitStack() as stack:
+        if kind == "freeswitch":
+            stack.callback(clear_fs_after_stop, pbx, out)
         stack.push_async_callback(asyncio.to_thread, pbx.down)
         info = await start_pbx(pbx, site, out)
         out["pbx_backend"] = info.backend
@@ -617,7 +628,9 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
              f"socket buffer: {plan_['sipp_buffer']}) to extension {WATCHED_EXTENSION}, Event: "
              f"dialog; first lamps {sub['first_lamps']}; the PBX reported "
              f"{sub['pbx_reports']} subscriptions; {run['subscriptions_deleted_before_start']} "
-             f"deleted before the start, {run.get('subscriptions_left', '?')} left at the end"),
+             f"deleted before the start, {run.get('subscriptions_left', '?')} left at the end"
+             + (f" ({run['subscriptions_deleted_after_stop']} deleted once it stopped)"
+                if run.get("subscriptions_deleted_after_stop") else "")),
             f"- Hint / native headers: `{run['hint']}`",
             (f"- Native change: {run['native']} ({run['native_headers']}); engine change: "
              f"PUT /api/agents/{WATCHED}/state focus / back, `telephony run` as its own process"),
