@@ -8,8 +8,11 @@ import pytest
 from telephony.testing.sipp import render_scenario
 from telephony.testing.subscriber import (
     BodyError,
+    EventPackage,
     Notify,
+    Subscriber,
     _call_number,
+    _Dialogs,
     parse_dialog_info,
     parse_pidf,
     parse_resource_list,
@@ -180,3 +183,48 @@ def test_the_scenario_asks_for_a_list_only_when_told() -> None:
     assert "eventlist" not in plain and "\n\n      Expires" not in plain
     listed = render_scenario("subscriber.xml", {**values, "SUPPORTED": "Supported: eventlist"})
     assert listed.count("Supported: eventlist") == 4
+
+
+class _Trace:
+    """A SIPp process as the subscriber reads it: a growing trace."""
+
+    def __init__(self) -> None:
+        self.traced: list[SipMessage] = []
+
+    def messages(self) -> list[SipMessage]:
+        return list(self.traced)
+
+
+def _notify(call_id: str, cseq: int, branch: str, body: str) -> SipMessage:
+    return _message(
+        Direction.RECEIVED, "NOTIFY sip:bjorn-soft@127.0.0.1:40000 SIP/2.0", call_id,
+        f"{cseq} NOTIFY", (("Via", f"SIP/2.0/UDP 127.0.0.1:5060;rport;branch={branch}"),
+                           ("Event", "dialog"), ("Subscription-State", "active;expires=600"),
+                           ("Content-Type", "application/dialog-info+xml")), body,
+    )
+
+
+def test_many_dialogs_in_one_process_each_get_their_own_notifies() -> None:
+    trace = _Trace()
+    dialogs = _Dialogs(trace)  # type: ignore[arg-type]
+    first = Subscriber("bjorn-soft", "1001", EventPackage.DIALOG, False, dialogs, 1)
+    second = Subscriber("bjorn-soft", "1001", EventPackage.DIALOG, False, dialogs, 2)
+    for number in (2, 1):  # sent in any order: the call number says whose it is
+        trace.traced.append(_message(
+            Direction.SENT, "SUBSCRIBE sip:1001@127.0.0.1:5060 SIP/2.0",
+            f"{number}-4242@127.0.0.1", "1 SUBSCRIBE"))
+    trace.traced += [
+        _notify("1-4242@127.0.0.1", 10, "a", DIALOG_IDLE),
+        _notify("2-4242@127.0.0.1", 20, "b", DIALOG_IDLE),
+        _notify("1-4242@127.0.0.1", 10, "a", DIALOG_IDLE),  # a retransmission
+        _notify("1-4242@127.0.0.1", 11, "c", DIALOG_BUSY),
+    ]
+    assert first.call_id == "1-4242@127.0.0.1" and second.call_id == "2-4242@127.0.0.1"
+    assert [n.cseq for n in first.notifies] == [10, 11]
+    assert [n.cseq for n in second.notifies] == [20]
+    mark = first.mark()
+    # A PBX that restored the dialog after a restart may count its CSeq from the start.
+    trace.traced.append(_notify("1-4242@127.0.0.1", 10, "d", DIALOG_IDLE))
+    assert [n.dialog.state for n in first.notifies[mark:] if n.dialog] == ["terminated"]
+    assert first.latest is not None and first.latest.dialog is not None
+    assert first.latest.dialog.idle
