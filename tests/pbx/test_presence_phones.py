@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 import pytest
-from pbx_support import StartEngine, stored_keys
+from pbx_support import StartEngine, stored_keys, until_members
 
 from telephony.config import Site
 from telephony.config.models import PbxKind
@@ -315,3 +315,17 @@ async def test_a_watcher_unsubscribes_and_the_pbx_says_so(subscribers: Subscribe
     await sub.wait_notify(None, NOTIFY_WAIT)
     await sub.unsubscribe()
     assert sub.notifies[-1].terminated
+
+
+async def test_the_engine_follows_a_duty_key_at_once(
+    start_engine: StartEngine, port: PbxPort, phones: PhoneKit, pbx_site: Site
+) -> None:
+    await start_engine(SHIFT)
+    await until_members(port, "rota", ["chen", "dana"])  # rostered around the clock
+
+    code = f"{pbx_site.pbx.duty_code}1003"
+    await (await phones.call(code, from_device="chen-soft", hold_seconds=None)).wait_ended()
+
+    # Well within the engine's periodic re-read: the key's event made it sync.
+    await until_members(port, "rota", ["dana"], timeout=5)
+    await until_members(port, "line", ["dana"], timeout=5)
