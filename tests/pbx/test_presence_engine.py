@@ -128,3 +128,26 @@ async def test_the_event_stream_follows_the_agents_phone_without_polling(
             await chen.wait_call_ended()
             assert await presences(response, "chen", "on_duty") == ["on_duty"]
         assert (await (await client.get("/api/agents/chen")).json())["presence"] == "on_duty"
+
+
+async def test_an_away_expert_rings_at_no_level_and_the_next_best_ring_at_once(
+    start_engine: StartEngine, phones: PhoneKit, port: PbxPort, pbx_kind: PbxKind
+) -> None:
+    # benefits (ringall, level_wait 3 s): Åsa (unemployment 5) rings first, Björn (4)
+    # one level later.
+    asa = await phones.register("asa-soft", on_call="answer")
+    bjorn = await phones.register("bjorn-soft", on_call="answer")
+    engine, _ = await start_engine(ON_DUTY)
+    await engine.set_away("asa", "lunch")
+    assert (await holds(port, "asa"))["benefits"] is Hold.MANUAL
+    levels = {m.agent: m.level for m in (await port.snapshot()).members
+              if m.queue == "benefits"}
+    assert levels["bjorn"] == 1
+
+    assert await take_call(phones, "3002", "+46701240200", [asa, bjorn]) is bjorn
+    assert asa.rang_count == 0
+
+    await engine.clear_away("asa")
+    assert (await holds(port, "asa"))["benefits"] is None
+    await between_queue_calls(pbx_kind)
+    assert await take_call(phones, "3002", "+46701240201", [asa, bjorn]) is asa
