@@ -26,6 +26,7 @@ from telephony.port import (
     ChangeKind,
     Command,
     DeleteKey,
+    Family,
     Hold,
     Join,
     Leave,
@@ -632,6 +633,27 @@ class Engine:
     async def _store(self, command: PutKey | DeleteKey) -> None:
         # Unlike the engine's own sync, a refused store is the caller's to hear about.
         await self.port.apply(command)
+        self._remember(command)
+
+    def _remember(self, command: PutKey | DeleteKey) -> None:
+        """Keep a focus or away just stored in the engine's view of the PBX, and show the
+        agent's new state at once: phones and the stream need not wait for the full
+        read that follows (which derives the same state, so nothing is sent twice)."""
+        key = command.key
+        if key.family not in (Family.FOCUS, Family.AWAY) or not self._views:
+            return
+        (agent,) = key.parts
+        focus = dict(self._stored.focus)
+        away = dict(self._stored.away)
+        if isinstance(command, DeleteKey):
+            (focus if key.family is Family.FOCUS else away).pop(agent, None)
+        else:
+            parsed = parse_keys({key: command.value})
+            focus.update(parsed.focus)
+            away.update(parsed.away)
+        self._stored = replace(self._stored, focus=focus, away=away)
+        if agent in self._views:
+            self._refresh(self.clock.now(), [agent])
 
     async def _settle(self) -> None:
         """Apply a change just stored in the PBX now, if the PBX lets us.

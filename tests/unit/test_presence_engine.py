@@ -13,7 +13,7 @@ import pytest
 
 from telephony.config import load_site
 from telephony.engine.engine import Engine, EngineError, StateChange
-from telephony.port import Hold, MemberState, Presence, Publish, SetHold
+from telephony.port import Hold, MemberState, PbxUnavailable, Presence, Publish, SetHold
 from telephony.port.memory import MemoryPort
 from telephony.routing.clock import ManualClock
 
@@ -218,3 +218,18 @@ async def test_a_skill_edit_is_a_feed_event(engine: Engine) -> None:
     [event] = engine.feed.since(last) or []
     assert dict(event.item.skills)["pension"] == 4
     assert event.item.queues == ("pension",)
+
+
+async def test_a_state_set_over_the_engine_is_published_before_the_full_read(
+    engine: Engine, port: MemoryPort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The full read after the change fails here: phones and the stream must not wait
+    # for it (the benchmark's engine path is this one).
+    async def gone(queues: object = None) -> object:
+        raise PbxUnavailable("the read after the change")
+
+    monkeypatch.setattr(port, "snapshot", gone)
+    await engine.set_state("bjorn", StateChange.FOCUS)
+    await engine.publications_done()
+    assert port.published["bjorn"].presence is Presence.FOCUS
+    assert presence(engine, "bjorn") is Presence.FOCUS
