@@ -24,9 +24,10 @@ Routes:
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -105,9 +106,11 @@ async def status(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     groups, queues, db = await engine.full_status()
     now = engine.clock.now().timestamp()
+    zone = ZoneInfo(engine.site.timezone)
     return web.json_response({
         "site": engine.site.site,
-        "now": engine.clock.now().isoformat(),
+        # Times in the site's zone to the second, as people read them.
+        "now": engine.clock.now().astimezone(zone).isoformat(timespec="seconds"),
         "hunt_groups": [
             {
                 "id": g.group,
@@ -137,7 +140,10 @@ async def status(request: web.Request) -> web.Response:
             {
                 "id": a.id, "name": a.name, "extension": a.extension,
                 "direct_line": a.direct_line,
-                "focus": {"until": _iso(db.focus[a.id].until)} if _focused(db, a.id, now) else None,
+                "focus": (
+                    {"until": _iso(db.focus[a.id].until, zone)} if _focused(db, a.id, now)
+                    else None
+                ),
                 "skills": engine.skills_of(a.id),
             }
             for a in engine.site.agents
@@ -146,8 +152,10 @@ async def status(request: web.Request) -> web.Response:
     })
 
 
-def _iso(stamp: int | None) -> str | None:
-    return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
+def _iso(stamp: int | None, zone: ZoneInfo) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp, zone).isoformat(timespec="seconds")
 
 
 def _focused(db: StoredState, agent: str, now: float) -> bool:
@@ -166,7 +174,7 @@ async def member_action(request: web.Request) -> web.Response:
     entry = await engine.override(request.match_info["group"], request.match_info["agent"], action)
     return web.json_response({
         "group": entry.group, "agent": entry.agent, "action": entry.action.value,
-        "until": _iso(entry.until),
+        "until": _iso(entry.until, ZoneInfo(engine.site.timezone)),
     })
 
 
@@ -199,7 +207,7 @@ async def put_focus(request: web.Request) -> web.Response:
     focus = await engine.set_focus(request.match_info["agent"], until)
     return web.json_response({
         "agent": focus.agent,
-        "until": _iso(focus.until),
+        "until": _iso(focus.until, ZoneInfo(engine.site.timezone)),
     })
 
 

@@ -27,7 +27,8 @@ async def client(start_engine: StartEngine) -> AsyncIterator[TestClient[object, 
 async def test_join_over_the_api_adds_the_member(client: TestClient[object, object], port: PbxPort) -> None:
     response = await client.post("/api/hunt-groups/intake/agents/bjorn/join", json={})
     assert response.status == 200
-    assert (await response.json())["until"] == "2026-11-23T09:00:00+00:00"
+    # In the site's zone (Stockholm, +01:00), to the second.
+    assert (await response.json())["until"] == "2026-11-23T10:00:00+01:00"
     assert await queue_members(port, "intake") == ["asa", "bjorn"]
 
 
@@ -55,7 +56,7 @@ async def test_focus_with_a_bad_time_is_refused_and_nothing_changes(
 async def test_focus_for_some_minutes_over_the_api(client: TestClient[object, object], port: PbxPort) -> None:
     response = await client.put("/api/agents/asa/focus", json={"minutes": 30})
     assert response.status == 200
-    assert (await response.json())["until"] == "2026-11-23T08:30:00+00:00"
+    assert (await response.json())["until"] == "2026-11-23T09:30:00+01:00"
     assert await queue_members(port, "intake") == []
 
 
