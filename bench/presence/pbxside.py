@@ -18,6 +18,7 @@ start; FreeSWITCH keeps them in the profile's sqlite database (`sip_subscription
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import uuid
@@ -55,8 +56,9 @@ class Side(Protocol):
 class AsteriskSide:
     kind = "asterisk"
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, as_port: bool = False) -> None:
         pbx = site.pbx
+        self.as_port = as_port
         # Actions only (Events: off): an event-reading session of ours would make
         # Asterisk wake one more reader for every event, in both kinds of change.
         self.control = AmiClient("127.0.0.1", pbx.control_port, pbx.control_username,
@@ -64,6 +66,7 @@ class AsteriskSide:
                                  action_timeout=30.0)
         self.hint = ""
         self.custom: str | None = None
+        self.agent = ""
         self.values = {BUSY: "BUSY", IDLE: "NOT_INUSE"}
         self.native_words = "AMI Setvar DEVICE_STATE(Custom:...)"
 
@@ -90,6 +93,7 @@ class AsteriskSide:
             "ExtensionState", Exten=extension, Context=ast_names.HINTS
         )
         response.check("ExtensionState")
+        self.agent = agent
         self.hint = response.get("Hint") or ""
         found = re.search(r"Custom:([^&,\s]+)", self.hint)
         self.custom = found.group(1) if found else None
@@ -97,9 +101,15 @@ class AsteriskSide:
             self.values.update(port_device_states(agent, f"Custom:{self.custom}"))
         self.native_words = (f"AMI Setvar DEVICE_STATE(Custom:{self.custom}) = "
                              f"{self.values[BUSY]} / {self.values[IDLE]}")
+        if self.as_port:
+            self.native_words = ("every AMI Setvar of the port's publication at once "
+                                 "(telephony.asterisk.presence.setvars)")
         return self.hint
 
     async def native(self, lamp: str) -> None:
+        if self.as_port:
+            await self._as_port(lamp)
+            return
         if self.custom is None:
             raise RuntimeError(f"the hint names no custom device state: {self.hint!r}")
         value = self.values[lamp]
@@ -107,6 +117,19 @@ class AsteriskSide:
             "Setvar", Variable=f"DEVICE_STATE(Custom:{self.custom})", Value=value
         )
         response.check("Setvar")
+
+    async def _as_port(self, lamp: str) -> None:
+        """Every Setvar the port sends for the publication, at once as the port does."""
+        from telephony.asterisk.presence import setvars
+
+        presence = Presence.FOCUS if lamp == BUSY else Presence.AVAILABLE
+        note = "Focus" if lamp == BUSY else "Available"
+        responses = await asyncio.gather(*(
+            self.control.send("Setvar", headers)
+            for headers in setvars(Publish(self.agent, presence, note, "bench"))
+        ))
+        for response in responses:
+            response.check("Setvar")
 
     async def subscriptions(self) -> int:
         return len(await self.control.db_get_tree(PERSISTENCE))
@@ -119,19 +142,19 @@ class AsteriskSide:
         return found
 
 
-PresenceHeaders = Callable[[str], list[tuple[str, str]]]
-"""lamp -> the PRESENCE_IN headers for the watched extension."""
+PresenceEvents = Callable[[str], list[list[tuple[str, str]]]]
+"""lamp -> the PRESENCE_IN events (their headers) for the watched extension, in order."""
 
 
 class FreeswitchSide:
     kind = "freeswitch"
 
-    def __init__(self, site: Site, state_dir: Path, headers: PresenceHeaders) -> None:
+    def __init__(self, site: Site, state_dir: Path, events: PresenceEvents) -> None:
         pbx = site.pbx
         self.control = EslClient("127.0.0.1", pbx.control_port, pbx.control_secret,
                                  command_timeout=30.0)
         self.database = FsLayout(state_dir).db_dir / f"sofia_reg_{fs_names.PROFILE}.db"
-        self.headers = headers
+        self.events = events
         self.native_words = "ESL sendevent PRESENCE_IN with the port's headers, busy / idle"
 
     async def open(self) -> None:
@@ -151,10 +174,11 @@ class FreeswitchSide:
         return len(found & devices)
 
     async def prepare(self, agent: str, extension: str) -> str:
-        return " ".join(f"{k}: {v}" for k, v in self.headers(BUSY))
+        return " | ".join(" ".join(f"{k}: {v}" for k, v in e) for e in self.events(BUSY))
 
     async def native(self, lamp: str) -> None:
-        await self.control.command("sendevent PRESENCE_IN", self.headers(lamp))
+        for event in self.events(lamp):  # one after the other, as the port sends them
+            await self.control.command("sendevent PRESENCE_IN", event)
 
     async def subscriptions(self) -> int:
         return count_fs_subscriptions(self.database)
@@ -196,7 +220,9 @@ def port_device_states(agent: str, device: str) -> dict[str, str]:
     return out
 
 
-def port_presence(site: Site, agent: str, extension: str) -> tuple[PresenceHeaders, str]:
+def port_presence(
+    site: Site, agent: str, extension: str, *, as_port: bool = False
+) -> tuple[PresenceEvents, str]:
     """The PRESENCE_IN headers the FreeSWITCH port sends for the agent's lamp (focus:
     busy, available: idle), and where they come from."""
     domain = fs_names.domain(site)
@@ -205,22 +231,32 @@ def port_presence(site: Site, agent: str, extension: str) -> tuple[PresenceHeade
     except ImportError:
         return provisional_presence(extension, domain), "provisional, the bench's own"
 
-    def headers(lamp: str) -> list[tuple[str, str]]:
-        busy = lamp == BUSY
+    def lamp(wanted: str) -> list[list[tuple[str, str]]]:
+        busy = wanted == BUSY
         why = (Presence.FOCUS if busy else Presence.AVAILABLE).value
-        return list(lamp_headers(busy, agent, extension, domain, why=why))
+        return [list(lamp_headers(busy, agent, extension, domain, why=why))]
 
-    return headers, "the port's lamp_headers()"
+    if not as_port:
+        return lamp, "the port's lamp_headers()"
+    from telephony.freeswitch.presence import pidf_headers
+
+    def both(wanted: str) -> list[list[tuple[str, str]]]:
+        busy = wanted == BUSY
+        presence = Presence.FOCUS if busy else Presence.AVAILABLE
+        note = "Focus" if busy else "Available"
+        return [list(pidf_headers(presence, note, agent, extension, domain)), *lamp(wanted)]
+
+    return both, "the port's pidf_headers() then lamp_headers(), one after the other"
 
 
-def provisional_presence(extension: str, domain: str) -> PresenceHeaders:
+def provisional_presence(extension: str, domain: str) -> PresenceEvents:
     """PRESENCE_IN headers that light a BLF lamp on mod_sofia's dialog subscriptions, for
     when the port builds none yet (the native side alone can then be measured)."""
     call = str(uuid.uuid4())
 
-    def headers(lamp: str) -> list[tuple[str, str]]:
+    def events(lamp: str) -> list[list[tuple[str, str]]]:
         busy = lamp == BUSY
-        return [
+        return [[
             ("proto", "sip"), ("from", f"{extension}@{domain}"),
             ("login", f"{extension}@{domain}"), ("status", "Busy" if busy else "Available"),
             ("rpid", "busy" if busy else "unknown"), ("event_type", "presence"),
@@ -228,6 +264,6 @@ def provisional_presence(extension: str, domain: str) -> PresenceHeaders:
             ("channel-state", "CS_EXECUTE" if busy else "CS_HANGUP"),
             ("answer-state", "confirmed" if busy else "terminated"),
             ("presence-call-direction", "outbound"),
-        ]
+        ]]
 
-    return headers
+    return events
