@@ -151,7 +151,7 @@ async def test_publish_sends_the_pidf_and_lights_the_lamp_once(site: Site) -> No
     pub = publisher(site, client)
     await pub.publish("asa", Presence.FOCUS, "Focus until 14:00")
     assert [(s["event_type"], s.get("answer-state")) for s in client.to("1001")] == [
-        ("presence", None), ("dialog", "confirmed")]
+        ("dialog", "confirmed"), ("presence", None)]
     client.sent.clear()
     await pub.publish("asa", Presence.FOCUS, "Focus until 15:00")  # a new end time
     assert [(s["event_type"], s["status"]) for s in client.sent] == [
@@ -159,7 +159,7 @@ async def test_publish_sends_the_pidf_and_lights_the_lamp_once(site: Site) -> No
     client.sent.clear()
     await pub.publish("asa", Presence.AVAILABLE, "Available")
     assert [(s["event_type"], s.get("unique-id")) for s in client.to("1001")] == [
-        ("presence", None), ("dialog", None)]
+        ("dialog", None), ("presence", None)]
 
 
 async def test_ringing_and_calls_leave_the_lamp_to_the_devices(site: Site) -> None:
@@ -188,7 +188,7 @@ async def test_after_a_device_call_the_focus_lamp_is_lit_again(site: Site) -> No
     client.sent.clear()
     await pub.publish("asa", Presence.FOCUS, "Focus")  # the device's hangup put it out
     assert [(s["event_type"], s.get("answer-state")) for s in client.sent] == [
-        ("presence", None), ("dialog", "confirmed")]
+        ("dialog", "confirmed"), ("presence", None)]
 
 
 async def test_a_lost_connection_is_unavailable_and_unknown_agents_refused(site: Site) -> None:
@@ -208,7 +208,7 @@ async def test_after_a_reconnect_the_next_publication_sets_the_lamp_again(site: 
     await client.feed(Reconnected(1))
     client.sent.clear()
     await pub.publish("asa", Presence.AVAILABLE, "Available")
-    assert [s["event_type"] for s in client.to("1001")] == ["presence", "dialog"]
+    assert [s["event_type"] for s in client.to("1001")] == ["dialog", "presence"]
 
 
 # -- new watchers and FreeSWITCH's own words
@@ -257,7 +257,7 @@ async def test_freeswitchs_own_word_on_an_extension_is_followed_by_ours(site: Si
     await client.feed(event("PRESENCE_IN", ("proto", "sip"), ("from", "1001@fund-demo"),
                             ("status", "Unregistered")))
     assert [(s["event_type"], s.get("status")) for s in client.sent] == [
-        ("presence", "Focus until 14:00"), ("dialog", None)]
+        ("dialog", None), ("presence", "Focus until 14:00")]
     client.sent.clear()
     # Our own events coming back, and device registrations, are not.
     await client.feed(event("PRESENCE_IN", ("from", "1001@fund-demo"), (MARK, "asa")))
@@ -422,8 +422,8 @@ async def test_once_the_profile_runs_again_everything_last_published_is_shown(
                   ("CUSTOM", "sofia::profile_start", "telephony"), None, EventFormat.PLAIN)
     await client.feed(start)
     assert [(s["event_type"], s.get("answer-state")) for s in client.to("1001")] == [
-        ("presence", None), ("dialog", "confirmed")]
-    assert [s["event_type"] for s in client.to("1002")] == ["presence", "dialog"]
+        ("dialog", "confirmed"), ("presence", None)]
+    assert [s["event_type"] for s in client.to("1002")] == ["dialog", "presence"]
     assert [s.get("answer-state") for s in client.to("*511001")] == ["confirmed"]
 
 
@@ -435,4 +435,4 @@ async def test_a_reconnect_to_a_running_profile_shows_it_all_at_once(site: Site)
     client.sent.clear()
     await client.feed(Reconnected(1))
     assert [(s["event_type"], s.get("status")) for s in client.to("1001")] == [
-        ("presence", "Away: lunch"), ("dialog", None)]
+        ("dialog", None), ("presence", "Away: lunch")]
