@@ -121,5 +121,8 @@ async def test_a_watcher_gets_the_ringing_it_subscribed_into(
 async def test_freeswitch_has_no_resource_lists(subscribers: SubscriberKit) -> None:
     # mod_sofia takes a list subscription as one to a user of that name: no RLMI, ever.
     team = await subscribers.subscribe("chen-soft", "tel-blf", event="dialog", rls=True)
-    await team.unsubscribe()
-    assert team.notifies and all(n.resources is None for n in team.notifies)
+    first = await team.wait_notify(lambda n: True, NOTIFY_WAIT)
+    # Not unsubscribed here: FreeSWITCH challenges the in-dialog un-SUBSCRIBE and the
+    # kit's scenario can lose the 202 that answers it (the kit's close is best effort).
+    assert first.resources is None
+    assert all(n.resources is None for n in team.notifies)
