@@ -10,6 +10,7 @@ so a one-queue snapshot need not list every contact of the site again.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from telephony.asterisk.ami import AmiClient
 from telephony.asterisk.ami.events import Event
@@ -90,10 +91,7 @@ class ContactBook:
 
     def load(self, listing: _Listing, contacts: Iterable[Event]) -> None:
         """The contacts a listing returned, plus whatever was heard since `begin`."""
-        try:
-            self._listening.remove(listing.heard)
-        except ValueError:
-            pass
+        self.abandon(listing)
         reachable = {
             _contact_id(c): (c.get("Status") or "").lower() != _UNREACHABLE for c in contacts
         }
@@ -104,11 +102,9 @@ class ContactBook:
         self._known = listing.era == self._era
 
     def abandon(self, listing: _Listing) -> None:
-        """A listing that failed: stop keeping events for it."""
-        try:
-            self._listening.remove(listing.heard)
-        except ValueError:
-            pass
+        """A listing that failed (or is loaded): stop keeping events for it."""
+        # By identity: two listings' event lists may well be equal (both empty).
+        self._listening = [h for h in self._listening if h is not listing.heard]
 
     def hear(self, event: Event) -> None:
         """A `ContactStatus` event, in the order Asterisk sent it."""
@@ -138,9 +134,7 @@ class ContactBook:
             self._reachable[contact] = status != _UNREACHABLE
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Listing:
-    __slots__ = ("era", "heard")
-
-    def __init__(self, era: int, heard: list[Event]) -> None:
-        self.era = era
-        self.heard = heard
+    era: int
+    heard: list[Event]

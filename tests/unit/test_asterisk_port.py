@@ -212,3 +212,12 @@ def test_a_lost_connection_makes_the_book_unknown_until_the_next_listing() -> No
     assert not book.known
     book.load(book.begin(), [])
     assert book.known and book.devices() == frozenset()
+
+
+def test_two_listings_on_their_way_each_get_the_events_heard_after_their_start() -> None:
+    book = registrations.ContactBook()
+    first, second = book.begin(), book.begin()
+    book.load(second, [])  # the second answered first, before anything was heard
+    book.hear(status("asa-desk", DESK, "Created"))
+    book.load(first, [])  # listed before the registration: the event is replayed
+    assert book.devices() == {"asa-desk"}
