@@ -47,6 +47,7 @@ from telephony.port import (
     Member,
     MemberState,
     PbxAuthError,
+    PbxPortError,
     PbxRefused,
     PbxUnavailable,
     Publish,
@@ -57,6 +58,11 @@ from telephony.port import (
 )
 
 log = logging.getLogger(__name__)
+
+NOTE_AFTER = 0.25
+"""Seconds from a publication's lamps to its note: time for Asterisk to send the lamps'
+NOTIFYs to a few hundred watchers before the note's (which dialog-info watchers get
+too) start."""
 
 # Our pause reasons: everything else is someone else's pause, never undone.
 OURS = "telephony:"
@@ -169,6 +175,8 @@ class AsteriskPort:
         # it, so each snapshot lists the contacts again.
         self._contacts = registrations.ContactBook()
         self._watches = 0
+        self._notes: dict[str, asyncio.Task[None]] = {}  # agent -> their note on its way
+        self.note_after = NOTE_AFTER
 
     def __repr__(self) -> str:
         return f"<AsteriskPort {self.client!r}>"
@@ -319,12 +327,35 @@ class AsteriskPort:
         return "DBDel", {"Family": family, "Key": key}
 
     async def _publish(self, command: Publish) -> None:
-        """Every Setvar of a publication at once: one round trip, whatever their count."""
+        """The lamps' Setvars at once (one round trip), then the note's, NOTE_AFTER later
+        (see telephony.asterisk.presence); a newer publication of the agent replaces a
+        note not yet sent."""
         if command.agent not in self._agents:
             raise PbxRefused(f"{command}: no such agent")
+        await self._setvars(command, presence.lamp_setvars(command))
+        # Replaced, not cancelled: a note already on the wire is left to finish (the
+        # newer one goes after it on the same connection).
+        self._notes[command.agent] = asyncio.create_task(
+            self._note(command), name=f"telephony-note-{command.agent}")
+
+    async def _note(self, command: Publish) -> None:
+        try:
+            await asyncio.sleep(self.note_after)
+            if self._notes.get(command.agent) is not asyncio.current_task():
+                return  # a newer publication's note follows
+            await self._setvars(command, [presence.note_setvar(command)])
+        except PbxPortError as exc:
+            # The lamps are right; a PBX that is back says RESYNC and everyone is
+            # published again, notes included.
+            log.warning("%s: the note was not set: %s", command, exc)
+        finally:
+            if self._notes.get(command.agent) is asyncio.current_task():
+                del self._notes[command.agent]
+
+    async def _setvars(self, command: Publish, actions: list[dict[str, str]]) -> None:
         try:
             responses = await asyncio.gather(*(
-                self.client.send("Setvar", headers) for headers in presence.setvars(command)
+                self.client.send("Setvar", headers) for headers in actions
             ))
         except (AmiConnectionError, AmiTimeout) as exc:
             raise PbxUnavailable(f"Setvar: {exc}") from exc
@@ -389,6 +420,10 @@ class AsteriskPort:
         await callback.call_back(self.client, self.site, agent, caller, queue)
 
     async def close(self) -> None:
+        notes, self._notes = list(self._notes.values()), {}
+        for task in notes:
+            task.cancel()  # the next engine's first read publishes everyone again
+        await asyncio.gather(*notes, return_exceptions=True)
         if self._owns_client:
             await self.client.close()
 

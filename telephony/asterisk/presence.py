@@ -1,13 +1,15 @@
 """Agents' presence on Asterisk: what the engine publishes, and what the phones do.
 
-Publishing (`setvars`): each agent's hint in `tel-hints` joins their devices with a
-Custom device state and carries a CustomPresence provider (see extensions.conf). The
-port sets them with AMI `Setvar` of `DEVICE_STATE(Custom:...)` and
-`PRESENCE_STATE(CustomPresence:...)`, sent together (one round trip): BUSY in focus or
-away, so a BLF lamp reads busy whatever the devices do; UNAVAILABLE otherwise, the
-lowest state but one when Asterisk adds up a hint, so the devices decide (ringing, in
-use, unregistered). The duty and focus keys' lamps follow when the published state
-shows them; ringing, on a call and wrap-up hide both, and leave them as they are.
+Publishing (`lamp_setvars`, then `note_setvar`): each agent's hint in `tel-hints` joins
+their devices with a Custom device state and carries a CustomPresence provider (see
+extensions.conf). The port sets them with AMI `Setvar` of `DEVICE_STATE(Custom:...)`:
+BUSY in focus or away, so a BLF lamp reads busy whatever the devices do; UNAVAILABLE
+otherwise, the lowest state but one when Asterisk adds up a hint, so the devices decide
+(ringing, in use, unregistered). The duty and focus keys' lamps follow when the published
+state shows them; ringing, on a call and wrap-up hide both, and leave them as they are.
+`PRESENCE_STATE(CustomPresence:...)` (the note) goes after the lamps, not with them:
+Asterisk notifies every watcher of the hint of a presence change too, dialog-info lamps
+included, so sent together the two fan-outs would share the PBX and the lamps be later.
 
 Reading (`phone_state`): the agent's queue state hint in `tel-state` has their devices
 alone, so its extension state is what the devices do, whatever the engine publishes.
@@ -62,13 +64,24 @@ def presence_value(presence: Presence, note: str) -> str:
 
 
 def setvars(command: Publish) -> list[dict[str, str]]:
-    """The Setvar actions' headers that publish one agent's state."""
+    """The Setvar actions' headers that publish one agent's state: the lamps, then the
+    note."""
+    return [*lamp_setvars(command), note_setvar(command)]
+
+
+def note_setvar(command: Publish) -> dict[str, str]:
+    """The Setvar headers of the agent's CustomPresence: state and note."""
+    return {"Variable": f"PRESENCE_STATE({names.agent_presence(command.agent)})",
+            "Value": presence_value(command.presence, command.note)}
+
+
+def lamp_setvars(command: Publish) -> list[dict[str, str]]:
+    """The Setvar actions' headers of the agent's lamps: their hint's Custom device state
+    and, when the state shows them, the duty and focus keys'."""
     agent = command.agent
     actions = [
         {"Variable": f"DEVICE_STATE({names.agent_device(agent)})",
          "Value": _DEVICE.get(command.presence, _NEUTRAL)},
-        {"Variable": f"PRESENCE_STATE({names.agent_presence(agent)})",
-         "Value": presence_value(command.presence, command.note)},
     ]
     duty = _DUTY.get(command.presence)
     if duty is not None:

@@ -162,6 +162,7 @@ class Engine:
         self.clock = clock
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._sync_asked = False  # set: the woken loop reads; unset: it only re-sleeps
         self._task: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
         self._leaving: set[tuple[str, str]] = set()
@@ -249,12 +250,22 @@ class Engine:
 
     def wake(self) -> None:
         """Ask for a sync soon (after an event or an outside change)."""
+        self._sync_asked = True
+        self._wake.set()
+
+    def _reschedule(self, deadline: datetime | None) -> None:
+        # The loop sleeps on the deadline it had: wake it to sleep again, without a read.
+        self._deadline = earliest(self._deadline, deadline)
         self._wake.set()
 
     async def _run(self) -> None:
         while True:
             await self.clock.sleep_until(self._deadline, self._wake)
             self._wake.clear()
+            if not self._sync_asked and (
+                    self._deadline is None or self.clock.now() < self._deadline):
+                continue  # only the deadline moved
+            self._sync_asked = False
             try:
                 await self.sync()
             except PbxPortError as exc:
@@ -529,15 +540,15 @@ class Engine:
         still rings) until back; stored in the PBX, so it outlives the engine."""
         self._check_agent(agent_id)
         self._check_reason(reason)
-        await self._store(PutKey(away_key(agent_id), reason, "away"))
+        await self._store_state(agent_id, PutKey(away_key(agent_id), reason, "away"))
         log.info("away for %s: %s", agent_id, reason)
-        await self._settle()
+        await self._settle_agent(agent_id)
 
     async def clear_away(self, agent_id: str) -> None:
         self._check_agent(agent_id)
-        await self._store(DeleteKey(away_key(agent_id), "back"))  # absent is fine too
+        await self._store_state(agent_id, DeleteKey(away_key(agent_id), "back"))  # absent is fine too
         log.info("%s is back", agent_id)
-        await self._settle()
+        await self._settle_agent(agent_id)
 
     @staticmethod
     def _check_reason(reason: object) -> None:
@@ -557,20 +568,20 @@ class Engine:
         if change is StateChange.AWAY:
             self._check_reason(reason)
             assert reason is not None
-            await self._store(PutKey(away_key(agent_id), reason, "away"))
-            await self._store(DeleteKey(focus_key(agent_id), "away instead"))
+            await self._store_state(agent_id, PutKey(away_key(agent_id), reason, "away"),
+                                    DeleteKey(focus_key(agent_id), "away instead"))
             log.info("away for %s: %s", agent_id, reason)
         elif change is StateChange.FOCUS:
             focus = self._focus(agent_id, until)
-            await self._store(PutKey(focus.key, focus.encode(), "focus on"))
-            await self._store(DeleteKey(away_key(agent_id), "focus instead"))
+            await self._store_state(agent_id, PutKey(focus.key, focus.encode(), "focus on"),
+                                    DeleteKey(away_key(agent_id), "focus instead"))
             log.info("focus on for %s until %s", agent_id,
                      until.isoformat() if until else "turned off")
         else:
-            await self._store(DeleteKey(away_key(agent_id), change.value))
-            await self._store(DeleteKey(focus_key(agent_id), change.value))
+            await self._store_state(agent_id, DeleteKey(away_key(agent_id), change.value),
+                                    DeleteKey(focus_key(agent_id), change.value))
             log.info("%s is %s", agent_id, change.value)
-        await self._settle()
+        await self._settle_agent(agent_id)
         return self.agent_view(agent_id)
 
     # ---- manual changes (CLI and API) ----
@@ -600,9 +611,9 @@ class Engine:
         """Put an agent in focus, until a time or until turned off."""
         self._check_agent(agent_id)
         focus = self._focus(agent_id, until)
-        await self._store(PutKey(focus.key, focus.encode(), "focus on"))
+        await self._store_state(agent_id, PutKey(focus.key, focus.encode(), "focus on"))
         log.info("focus on for %s until %s", agent_id, until.isoformat() if until else "turned off")
-        await self._settle()
+        await self._settle_agent(agent_id)
         return focus
 
     def _focus(self, agent_id: str, until: datetime | None) -> Focus:
@@ -613,9 +624,9 @@ class Engine:
 
     async def clear_focus(self, agent_id: str) -> None:
         self._check_agent(agent_id)
-        await self._store(DeleteKey(focus_key(agent_id), "focus off"))  # absent is fine too
+        await self._store_state(agent_id, DeleteKey(focus_key(agent_id), "focus off"))
         log.info("focus off for %s", agent_id)
-        await self._settle()
+        await self._settle_agent(agent_id)
 
     async def link_case(self, number: str, agent_id: str) -> None:
         """Let a caller reach the agent who owns their case, even in focus."""
@@ -634,6 +645,26 @@ class Engine:
         # Unlike the engine's own sync, a refused store is the caller's to hear about.
         await self.port.apply(command)
         self._remember(command)
+
+    async def _store_state(self, agent_id: str, *commands: PutKey | DeleteKey) -> None:
+        """Store an agent's focus or away keys, all at once, showing the new state first:
+        the lamps need not wait for the PBX's answers. If the PBX refuses any of them, the
+        state shown goes back to what was stored before and the caller hears why (a
+        deleted key that was absent is not a refusal)."""
+        before = self._stored
+        for command in commands:
+            self._remember(command)
+        results = await asyncio.gather(*(self.port.apply(c) for c in commands),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if not failed:
+            return
+        # Nothing is assumed of the stores that went through: the next read says.
+        if self._views:
+            self._stored = replace(self._stored, focus=before.focus, away=before.away)
+            self._refresh(self.clock.now(), [agent_id])
+        self.wake()
+        raise failed[0]
 
     def _remember(self, command: PutKey | DeleteKey) -> None:
         """Keep a focus or away just stored in the engine's view of the PBX, and show the
@@ -654,6 +685,33 @@ class Engine:
         self._stored = replace(self._stored, focus=focus, away=away)
         if agent in self._views:
             self._refresh(self.clock.now(), [agent])
+
+    async def _settle_agent(self, agent_id: str) -> None:
+        """Apply an agent's state just stored: only the queues they are or could be in
+        are read and put right (a state set over the API costs the PBX one agent's
+        queues, not a read of the whole site while it notifies the phones)."""
+        queues = self._queues_of(agent_id)
+        if queues:
+            try:
+                await self.sync(queues)
+            except PbxPortError as exc:
+                log.warning("change stored; it applies when the PBX answers again (%s)", exc)
+                self.wake()
+                return
+        # A focus until a time ends by itself: the loop must wake for it.
+        self._reschedule(next_wakeup(self.site, self.clock.now(), self._stored))
+
+    def _queues_of(self, agent_id: str) -> frozenset[str]:
+        """The queues an agent's focus or away can change: hunt groups that roster them
+        or hold an override of theirs, skill queues of their skills, and wherever they
+        are now."""
+        overridden = {group for group, agent, _ in self._stored.overrides if agent == agent_id}
+        skills_now = self._skills.get(agent_id, {})
+        return frozenset(
+            [g.id for g in self.site.hunt_groups if agent_id in g.roster or g.id in overridden]
+            + [q.id for q in self.site.queues if q.skill in skills_now]
+            + [queue for queue, agents in self._in_queue.items() if agent_id in agents]
+        )
 
     async def _settle(self) -> None:
         """Apply a change just stored in the PBX now, if the PBX lets us.

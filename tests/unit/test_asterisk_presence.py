@@ -189,11 +189,19 @@ def port_on(stub: StubAmi, site: Site = SITE) -> AsteriskPort:
     return AsteriskPort(site, client=stub)  # type: ignore[arg-type]
 
 
-async def test_a_publication_is_its_setvars_all_at_once() -> None:
+async def test_a_publication_sets_the_lamps_at_once_and_the_note_after_them() -> None:
     stub = StubAmi()
-    await port_on(stub).apply(Publish("bjorn", Presence.FOCUS, "Focus", "api"))
-    assert [a for a, _ in stub.sent] == ["Setvar"] * 4
-    assert stub.most_in_flight == 4  # one round trip
+    port = port_on(stub)
+    port.note_after = 0.05
+    await port.apply(Publish("bjorn", Presence.FOCUS, "Focus", "api"))
+    assert [h["Variable"] for _, h in stub.sent] == [
+        "DEVICE_STATE(Custom:tel-agent-bjorn)", "DEVICE_STATE(Custom:tel-duty-bjorn)",
+        "DEVICE_STATE(Custom:tel-focus-bjorn)"]
+    assert stub.most_in_flight == 3  # one round trip
+    async with asyncio.timeout(2):
+        while len(stub.sent) < 4:
+            await asyncio.sleep(0.01)
+    assert stub.sent[3][1]["Variable"] == "PRESENCE_STATE(CustomPresence:tel-agent-bjorn)"
     stub.refuse = True
     with pytest.raises(PbxRefused):
         await port_on(stub).apply(Publish("bjorn", Presence.AWAY, "Away", "api"))
@@ -234,3 +242,24 @@ def test_the_engine_hears_phone_states_and_keys_through_its_filter() -> None:
         Change(ChangeKind.PHONE_STATE, agent="chen", state=MemberState.ON_CALL),
         Change(ChangeKind.KEY, agent="chen"),
     ]
+
+
+async def test_a_newer_publication_replaces_a_note_not_yet_sent() -> None:
+    stub = StubAmi()
+    port = port_on(stub)
+    port.note_after = 0.05
+    await port.apply(Publish("bjorn", Presence.FOCUS, "Focus until 14:00", "api"))
+    await port.apply(Publish("bjorn", Presence.AVAILABLE, "Available", "api"))
+    await asyncio.sleep(0.2)
+    notes = [h["Value"] for _, h in stub.sent if h["Variable"].startswith("PRESENCE_STATE")]
+    assert notes == [presence.presence_value(Presence.AVAILABLE, "Available")]
+    await port.close()
+
+
+async def test_closing_drops_a_note_not_yet_sent() -> None:
+    stub = StubAmi()
+    port = port_on(stub)
+    await port.apply(Publish("bjorn", Presence.FOCUS, "Focus", "api"))
+    await port.close()
+    await asyncio.sleep(0)
+    assert not [h for _, h in stub.sent if h["Variable"].startswith("PRESENCE_STATE")]

@@ -13,7 +13,16 @@ import pytest
 
 from telephony.config import load_site
 from telephony.engine.engine import Engine, EngineError, StateChange
-from telephony.port import Hold, MemberState, PbxUnavailable, Presence, Publish, SetHold
+from telephony.port import (
+    Hold,
+    MemberState,
+    PbxRefused,
+    PbxUnavailable,
+    Presence,
+    Publish,
+    PutKey,
+    SetHold,
+)
 from telephony.port.memory import MemoryPort
 from telephony.routing.clock import ManualClock
 
@@ -233,3 +242,36 @@ async def test_a_state_set_over_the_engine_is_published_before_the_full_read(
     await engine.publications_done()
     assert port.published["bjorn"].presence is Presence.FOCUS
     assert presence(engine, "bjorn") is Presence.FOCUS
+
+
+async def test_a_state_set_reads_only_the_agents_own_queues(
+    engine: Engine, port: MemoryPort
+) -> None:
+    port.snapshots.clear()
+    await engine.set_state("chen", StateChange.AWAY, reason="lunch")
+    # chen: rostered in intake, skilled for pension; not a read of the whole site.
+    assert port.snapshots == [frozenset({"intake", "pension"})]
+    assert holds(port, "chen") == {"intake": Hold.MANUAL, "pension": Hold.MANUAL}
+
+
+async def test_a_refused_store_shows_the_state_stored_before(
+    engine: Engine, port: MemoryPort
+) -> None:
+    port.refuse_next(PutKey)
+    with pytest.raises(PbxRefused):
+        await engine.set_state("bjorn", StateChange.FOCUS)
+    await engine.publications_done()
+    assert presence(engine, "bjorn") is Presence.AVAILABLE
+    assert port.published["bjorn"].presence is Presence.AVAILABLE
+
+
+async def test_a_focus_until_a_time_ends_on_time_without_an_outside_read(
+    engine: Engine, port: MemoryPort
+) -> None:
+    await engine.set_state("bjorn", StateChange.FOCUS,
+                           until=MONDAY_9 + timedelta(minutes=20))
+    assert presence(engine, "bjorn") is Presence.FOCUS
+    port.snapshots.clear()
+    clock(engine).advance(20 * 60)
+    await until(lambda: presence(engine, "bjorn") is Presence.AVAILABLE)
+    assert None in port.snapshots  # the loop woke for the focus's end and read everything

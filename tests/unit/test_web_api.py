@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from telephony.config import demo_site_path, load_site
 from telephony.engine.engine import Engine
-from telephony.port import MemberState
+from telephony.port import MemberState, PutKey
 from telephony.port.memory import MemoryPort
 from telephony.routing.clock import ManualClock
 from telephony.web.api import make_app
@@ -58,7 +58,7 @@ async def test_a_pbx_that_does_not_answer_is_a_503(
 async def test_a_change_the_pbx_refuses_is_a_503(
     client: TestClient[object, object], port: MemoryPort
 ) -> None:
-    port.refuse_next()
+    port.refuse_next(PutKey)  # the focus key
     response = await client.put("/api/agents/asa/focus", json={"minutes": 30})
     assert response.status == 503
 
