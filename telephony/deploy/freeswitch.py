@@ -300,7 +300,7 @@ class FreeSwitchDeploy:
                          spots: list[tuple[Node | None, PurePosixPath, str]]
                          ) -> list[FileChange]:
         already = {p.relative_to(target).as_posix() for p in (i.path for i in tree.ours)}
-        by_file: dict[Path, list[tuple[int, PurePosixPath]]] = {}
+        by_file: dict[Path, list[tuple[int, PurePosixPath, str]]] = {}
         for node, ours, what in spots:
             if ours.as_posix() in already:
                 continue  # a deploy before this one put it there (or the administrator)
@@ -315,16 +315,18 @@ class FreeSwitchDeploy:
             if not end.file.is_relative_to(target) or end.file.is_relative_to(
                     target / FOLDER):
                 raise DeployError(str(end), f"{what} ends in a file outside the target")
-            by_file.setdefault(end.file, []).append((end.line, ours))
+            by_file.setdefault(end.file, []).append((end.line, ours, node.tag))
         changes = []
         for path, spots_in_file in by_file.items():
             relative = PurePosixPath(path.relative_to(target).as_posix())
             before = read_text(target, relative)
             assert before is not None
             lines = before.splitlines(keepends=True)
-            for line_number, ours in sorted(spots_in_file, reverse=True):
+            for line_number, ours, tag in sorted(spots_in_file, reverse=True):
                 closing = lines[line_number - 1]
-                if not closing.lstrip().startswith("</"):
+                # Our line goes before the closing tag's line: only where that tag
+                # begins it, else ours would land inside whatever precedes it there.
+                if not closing.lstrip().startswith(f"</{tag}"):
                     raise DeployError(f"{path}:{line_number}", "the closing tag shares its "
                                       "line with other text: put it on a line of its own")
                 indent = closing[:len(closing) - len(closing.lstrip())]
