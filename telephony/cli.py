@@ -267,9 +267,65 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_run(args)
 
 
+# `telephony deploy` exit codes (README): 0 done, nothing to change, or a dry run; 1 the
+# live reload or check failed after writing and the previous files were put back; 2
+# refused before the target was written (bad site, clash, failed validation, no PBX to
+# reload, ...), or a roll-back that failed.
+DEPLOY_ROLLED_BACK = 1
+DEPLOY_REFUSED = 2
+CONTROL_SECRET_ENV = "TELEPHONY_CONTROL_SECRET"
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from telephony.deploy.files import DeployError
+    from telephony.deploy.run import RolledBack, deploy, rollback, with_control
+
+    site = _load(args.file, args.pbx)
+    if site is None:
+        return DEPLOY_REFUSED
+    target = Path(args.target)
+    secret = os.environ.get(CONTROL_SECRET_ENV)
+    if args.control_user is not None and not secret:
+        print(f"--control-user: give its secret in ${CONTROL_SECRET_ENV} (never on the "
+              "command line: other users see it there)", file=sys.stderr)
+        return DEPLOY_REFUSED
+    control = with_control(site, args.control_user, secret if args.control_user else None)
+    try:
+        if args.rollback:
+            result = asyncio.run(rollback(site, target, live=not args.no_reload, control=control))
+        else:
+            result = asyncio.run(deploy(
+                site, target, dry_run=args.dry_run, validate=not args.no_validate,
+                live=not args.no_reload, control=control,
+            ))
+    except RolledBack as exc:
+        print(f"deploy failed: {exc}", file=sys.stderr)
+        return DEPLOY_ROLLED_BACK
+    except DeployError as exc:
+        print(f"{'rollback' if args.rollback else 'deploy'} refused: {exc}", file=sys.stderr)
+        return DEPLOY_REFUSED
+    if args.dry_run:
+        sys.stdout.write(result.diff or f"{target}: nothing would change\n")
+        return 0
+    if not result.changed:
+        print(f"{target}: nothing to change")
+        return 0
+    for path in result.written:
+        print(target / path)
+    done = "rolled back" if args.rollback else "deployed"
+    if result.reloaded:
+        print(f"{done}: reloaded what changed on the running {result.kind} and checked it")
+    else:
+        print(f"{done}: files written only (--no-reload); the running {result.kind} reads "
+              "them at its next reload")
+    return 0
+
+
 # Commands that never touch the local PBX runner: their parser leaves it out, since
 # importing it is about 0.1 s of every `telephony check` and `render`.
-_WITHOUT_PBX = frozenset({"check", "render", "token"})
+_WITHOUT_PBX = frozenset({"check", "render", "token", "deploy"})
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -295,6 +351,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "modules, core, log, voicemail), so the directory is a whole FreeSWITCH -conf",
     )
     render.set_defaults(func=_cmd_render)
+
+    dep = sub.add_parser(
+        "deploy", help="deploy a site onto an existing PBX configuration directory (include "
+        "mode): validated in a scratch PBX, reloaded live, rolled back on failure")
+    dep.add_argument("file")
+    dep.add_argument("--target", required=True,
+                     help="the PBX's configuration directory (e.g. /etc/asterisk)")
+    dep.add_argument("--pbx", choices=kinds, default=None,
+                     help="the PBX kind (default: the site's pbx.kind)")
+    dep.add_argument("--dry-run", action="store_true",
+                     help="print the diff of every file that would change; write nothing")
+    dep.add_argument("--rollback", action="store_true",
+                     help="put back the files the last deploy replaced, and reload them")
+    dep.add_argument("--no-validate", action="store_true",
+                     help="skip the scratch PBX check before writing")
+    dep.add_argument("--no-reload", action="store_true",
+                     help="write the files only; do not reload or check the running PBX")
+    dep.add_argument("--control-user", default=None,
+                     help="reload as this existing control user (a first deploy, before the "
+                     f"site's own is known to the PBX); its secret in ${CONTROL_SECRET_ENV}")
+    dep.set_defaults(func=_cmd_deploy)
 
     token = sub.add_parser("token", help="API tokens: make one, hash one for a site file")
     token_sub = token.add_subparsers(dest="token_command", required=True)
