@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterable
@@ -71,6 +72,8 @@ VOICEMAIL_CONF = PurePosixPath(FOLDER, "voicemail.conf.xml")
 _MODULES = ("mod_event_socket", "mod_sofia", "mod_dialplan_xml", "mod_dptools",
             "mod_commands", "mod_db", "mod_tone_stream")
 
+USERS_CHECKED = 500
+"""How many directory users a check looks up, at most (one API command each)."""
 PROFILE_WAIT = 10.0
 """How long a SIP profile may take to run once started (seconds)."""
 
@@ -351,7 +354,12 @@ class FreeSwitchDeploy:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(change.after, encoding="utf-8")
             control = _free_port(socket.SOCK_STREAM)
-            tree = read_tree(conf)
+            try:
+                tree = read_tree(conf)
+            except DeployError as exc:
+                raise DeployError(exc.what.replace(str(conf), str(target)),
+                                  f"{exc.message} (in the scratch copy with our files in; "
+                                  "the target is untouched)") from None
             _relocate(conf, tree, control)
             switch = ScratchSwitch(conf, scratch / "state", control,
                                    site.pbx.control_secret.get_secret_value(),
@@ -362,7 +370,7 @@ class FreeSwitchDeploy:
                 if errors:
                     raise DeployError("scratch FreeSWITCH", "logged configuration errors "
                                       "with our files in:\n  " + "\n  ".join(errors))
-                await check(site, read_tree(conf), switch.api, "scratch FreeSWITCH")
+                await check(read_tree(conf), switch.api, "scratch FreeSWITCH")
             finally:
                 await switch.stop()
 
@@ -386,7 +394,7 @@ class FreeSwitchDeploy:
                 return await client.api(command, check=False)
 
             await apply_live(plan, api)
-            await check(site, read_tree(target), api, "running FreeSWITCH")
+            await check(read_tree(target), api, "running FreeSWITCH")
         except EslError as exc:
             raise DeployError("running FreeSWITCH", str(exc)) from None
         finally:
@@ -397,7 +405,9 @@ Api = Callable[[str], Awaitable[str]]
 
 
 def _ok(what: str, output: str) -> None:
-    if output.strip().startswith(("-ERR", "-USAGE")) or "[Error" in output:
+    # reloadxml answers a file it cannot parse with "+OK [[error near line N]: ...]"
+    # (and keeps the configuration it had).
+    if output.strip().startswith(("-ERR", "-USAGE")) or "[error" in output.lower():
         raise DeployError("running FreeSWITCH", f"{what}: {output.strip()}")
 
 
@@ -474,7 +484,7 @@ async def apply_live(plan: Plan, api: Api) -> None:
         assert isinstance(new, dict)
         if old is None:
             out = await api(f"callcenter_config agent add {agent} {new.get('type', 'callback')}")
-            if "exists" not in out:  # kept in mod_callcenter's database from before
+            if "already exist" not in out:  # kept in mod_callcenter's database from before
                 _ok(f"agent add {agent}", out)
             old = {}
             if "status" in new:
@@ -497,7 +507,7 @@ def _address(profile: dict[str, str] | str | None) -> tuple[str, str]:
     return params.get("sip-ip", ""), params.get("sip-port", "")
 
 
-async def check(site: Site, tree: Tree, api: Api, where: str) -> None:
+async def check(tree: Tree, api: Api, where: str) -> None:
     """Every profile, context, domain, mod_callcenter queue and agent the configuration
     holds (ours and theirs) is there in FreeSWITCH; raises DeployError naming what is
     missing."""
@@ -526,12 +536,15 @@ async def check(site: Site, tree: Tree, api: Api, where: str) -> None:
             out = await api(f"xml_locate {section} {kind} name {name}")
             if "can't find" in out.lower() or not out.strip().startswith("<"):
                 missing.append(f"{kind} {name} ({item.origin})")
-    domain = names.domain(site)
-    for agent in site.agents:
-        for device in agent.devices:
-            out = await api(f"user_exists id {device.id} {domain}")
-            if out.strip() != "true":
-                missing.append(f"user {device.id}@{domain}")
+    # Every user the files hold, ours and theirs (a large directory: the first
+    # USERS_CHECKED of it).
+    for domain_name, user in held.users[:USERS_CHECKED]:
+        domain, user_id = _resolved(domain_name, tree), _resolved(user.name, tree)
+        if "$${" in domain + user_id:
+            continue
+        out = await api(f"user_exists id {user_id} {domain}")
+        if out.strip() != "true":
+            missing.append(f"user {user_id}@{domain} ({user.origin})")
     if held.queues or held.agents:
         queues = await api("callcenter_config queue list")
         agents = await api("callcenter_config agent list")
@@ -634,7 +647,7 @@ class ScratchSwitch:
         self.control_port = control_port
         self._password = password
         self._state_dir = state_dir
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"<ScratchSwitch conf={self.conf} control={self.control_port}>"
@@ -660,25 +673,29 @@ class ScratchSwitch:
             _drop_missing_modules(self.conf, install.module_dir)
         return argv
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # A plain process, not asyncio's: a test may start it in one event loop and
+        # stop it from another.
+        self.state.mkdir(parents=True, exist_ok=True)
+        argv = self._argv()  # may unpack the build first
+        with (self.state / "freeswitch.out").open("wb") as output:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output,
+                                    stderr=output, start_new_session=True)
+
     async def start(self, timeout: float = 60.0) -> None:
-        """Start it and wait (bounded) until its Event Socket answers the password."""
+        """Start it and wait (bounded) until its Event Socket answers the password and
+        the core says it is ready."""
         from telephony.freeswitch.runner import console
         from telephony.pbx.errors import PbxError
 
-        self.state.mkdir(parents=True, exist_ok=True)
         try:
-            argv = self._argv()
+            process = self._process = await asyncio.to_thread(self._spawn)
         except PbxError as exc:
             raise DeployError("scratch FreeSWITCH", str(exc)) from None
-        output = (self.state / "freeswitch.out").open("wb")
-        with output:
-            self._process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-                start_new_session=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if self._process.returncode is not None:
+            if process.poll() is not None:
                 raise DeployError("scratch FreeSWITCH", "exited while starting:\n"
                                   + self._tail())
             result = await asyncio.to_thread(console.login, _LOOPBACK, self.control_port,
@@ -691,10 +708,9 @@ class ScratchSwitch:
             if loop.time() >= deadline:
                 raise DeployError("scratch FreeSWITCH", f"not up within {timeout:g} s:\n"
                                   + self._tail())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._process.wait(), 0.1)
-        # Modules load after the Event Socket (it is loaded early): wait until the core
-        # says it is ready, bounded.
+            await asyncio.sleep(0.1)  # nothing to await: it says nothing until it listens
+        # The Event Socket loads early; the other modules after it: until the core says
+        # it is ready, bounded.
         while "ready" not in (await self.api("status")).lower():
             if loop.time() >= deadline:
                 raise DeployError("scratch FreeSWITCH", "never reported ready")
@@ -732,12 +748,16 @@ class ScratchSwitch:
 
     async def stop(self) -> None:
         """Kill it (a scratch instance keeps nothing worth a clean shutdown)."""
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL its process group and reap it (synchronous, for test fixtures)."""
         process = self._process
-        if process is None or process.returncode is not None:
+        if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+        process.wait(timeout=10)
 
 
 # Errors FreeSWITCH logs on any start, whatever the configuration (no console, no
