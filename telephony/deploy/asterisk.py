@@ -426,6 +426,10 @@ SCRATCH_NOLOAD = (
 )
 
 
+# Ends every line the scratch copy gets from us, so a second pass finds and replaces them.
+_MARKER = " ; telephony deploy scratch"
+
+
 class Scratch:
     """A copy of the target's configuration prepared to run beside the live PBX: every
     PJSIP transport and the AMI on spare loopback ports (fixed per section, so the
@@ -469,8 +473,8 @@ class Scratch:
     def _modules(self) -> None:
         path = self.etc / "modules.conf"
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-        noload = [f"noload => {m} ; telephony deploy scratch" for m in SCRATCH_NOLOAD]
-        kept = [line for line in lines if "; telephony deploy scratch" not in line]
+        noload = [f"noload => {m}{_MARKER}" for m in SCRATCH_NOLOAD]
+        kept = [line for line in lines if not line.endswith(_MARKER)]
         for i, line in enumerate(kept):
             if line.strip().lower().startswith("[modules]"):
                 kept[i + 1:i + 1] = noload
@@ -484,12 +488,15 @@ class Scratch:
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
         port = self.port_for(("manager.conf", "general"))
         ours = [f"port={port}", f"bindaddr={HOST}", "tlsenable=no", "webenabled=no"]
-        marker = " ; telephony deploy scratch"
+        marker = _MARKER
         out: list[str] = []
         in_general = found = False
         for line in text.splitlines():
             if line.endswith(marker):
-                continue
+                if line.startswith(";"):
+                    line = line[1:-len(marker)]  # theirs, set aside by an earlier pass
+                else:
+                    continue
             bare = line.split(";", 1)[0].strip()
             if bare.startswith("["):
                 in_general = bare.lower().startswith("[general]")
@@ -509,32 +516,33 @@ class Scratch:
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
 
     def _transports(self) -> None:
-        marker = " ; telephony deploy scratch"
+        # Our bind lines of an earlier pass go first, so sections are found where the
+        # administrator's text has them; then one bind per transport, last in its
+        # section (the last value of an option wins).
+        for file in parse_tree(self.etc, "pjsip.conf", skip=lambda _p: False).files:
+            path = self.etc / file
+            lines = path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if not line.endswith(_MARKER)]
+            if kept != lines:
+                path.write_text("\n".join(kept) + "\n", encoding="utf-8")
         tree = parse_tree(self.etc, "pjsip.conf", skip=lambda _p: False)
-        inserts: dict[str, dict[int, str]] = {}
         by_file: dict[str, list[Section]] = {}
         for section in tree.sections:
             by_file.setdefault(section.where.file, []).append(section)
         for file, sections in by_file.items():
             ordered = sorted(sections, key=lambda s: s.where.line)
+            at: dict[int, str] = {}
             for i, section in enumerate(ordered):
                 if section.template or tree.resolved(section, "type") != "transport":
                     continue
                 end = ordered[i + 1].where.line if i + 1 < len(ordered) else -1
                 port = self.port_for((file, section.name))
-                inserts.setdefault(file, {})[end] = f"bind={HOST}:{port}{marker}"
-        for file, at in inserts.items():
+                at[end] = f"bind={HOST}:{port}{_MARKER}"
+            if not at:
+                continue
             path = self.etc / file
-            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                     if not ln.endswith(marker)]
-            # Recompute the places without our old lines: sections' lines were parsed
-            # from the text that may hold them, so drop them first and parse again.
-            if len(lines) != len(path.read_text(encoding="utf-8").splitlines()):
-                path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                self._transports()
-                return
             out: list[str] = []
-            for number, line in enumerate(lines, start=1):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if number in at:
                     out.append(at[number])
                 out.append(line)
