@@ -57,11 +57,24 @@ from telephony.freeswitch.esl import (
     Reconnected,
     Subscription,
 )
-from telephony.port import Change, ChangeKind, MemberState, PbxRefused, PbxUnavailable, Presence
+from telephony.port import (
+    Change,
+    ChangeKind,
+    MemberState,
+    PbxPortError,
+    PbxRefused,
+    PbxUnavailable,
+    Presence,
+)
 
 log = logging.getLogger(__name__)
 
 PRESENCE_IN = "PRESENCE_IN"
+
+REST_AFTER = 0.1
+"""Seconds from a publication's lamp event to the rest of it (the PIDF note, the key
+lamps): time for mod_sofia to notify a few hundred lamp watchers (about 20 ms for 200
+here) before it goes through its subscriptions again for the next event."""
 PRESENCE_PROBE = "PRESENCE_PROBE"
 # mod_sofia started a profile (after a restart, once its subscriptions are back).
 PROFILE_START = "CUSTOM sofia::profile_start"
@@ -382,6 +395,8 @@ class PresencePublisher:
         # What each key's lamp should show (kept across a restart, unlike `_lamps`).
         self._keys_on: dict[str, bool] = {}
         self._listeners: list[Callable[[Change], None]] = []
+        self._rest: dict[str, asyncio.Task[None]] = {}  # agent -> their note on its way
+        self.rest_after = REST_AFTER
         heard = set(PRESENCE_EVENTS) <= client.events or "ALL" in client.events
         self.enabled = heard
         self._sub: Subscription | None = client.subscribe(
@@ -538,9 +553,32 @@ class PresencePublisher:
             raise PbxRefused(f"{agent} is not an agent of site {self.site.site}")
         shown = Shown(presence, note)
         self._shown[agent] = shown
-        await self._send(agent, shown)
+        await self._send_lamp(agent, shown)
+        if self.rest_after <= 0:
+            await self._send_rest(agent, shown)
+            return
+        # Replaced, not cancelled: a rest already on the wire is left to finish.
+        self._rest[agent] = asyncio.create_task(
+            self._rest_later(agent, shown), name=f"telephony-presence-{agent}")
+
+    async def _rest_later(self, agent: str, shown: Shown) -> None:
+        try:
+            await asyncio.sleep(self.rest_after)
+            if self._rest.get(agent) is not asyncio.current_task():
+                return  # a newer publication's follows
+            await self._send_rest(agent, shown)
+        except PbxPortError as exc:
+            # The lamp is right; a FreeSWITCH that is back is published to again.
+            log.warning("presence of %s: the note and key lamps were not sent: %s", agent, exc)
+        finally:
+            if self._rest.get(agent) is asyncio.current_task():
+                del self._rest[agent]
+
+    async def _send_rest(self, agent: str, shown: Shown) -> None:
+        await self._sendevent(
+            pidf_headers(shown.presence, shown.note, agent, self._extension[agent], self.domain))
         for kind, shows in KEY_SHOWN.items():
-            on = shows.get(presence)
+            on = shows.get(shown.presence)
             if on is not None and (agent, kind) in self._key_number:
                 await self._send_key(agent, kind, on)
 
@@ -571,9 +609,14 @@ class PresencePublisher:
         self._lamps[number] = on
 
     async def _send(self, agent: str, shown: Shown) -> None:
+        await self._send_lamp(agent, shown)
+        await self._sendevent(
+            pidf_headers(shown.presence, shown.note, agent, self._extension[agent], self.domain))
+
+    async def _send_lamp(self, agent: str, shown: Shown) -> None:
         extension = self._extension[agent]
-        # The lamp first: a `sendevent` is answered only after mod_sofia has notified
-        # (~15 ms for 200 watchers), and BLF keys are what people look at.
+        # The lamp first: BLF keys are what people look at, and each PRESENCE_IN after it
+        # has mod_sofia go through its subscriptions again while it notifies.
         busy = shown.presence in BUSY
         if (shown.presence not in DEVICES  # else the devices' own lamp
                 and self._lamps.get(extension) is not busy  # else shown already
@@ -582,8 +625,6 @@ class PresencePublisher:
             await self._sendevent(lamp_headers(
                 busy, agent, extension, self.domain, why=shown.presence.value))
             self._lamps[extension] = busy
-        await self._sendevent(
-            pidf_headers(shown.presence, shown.note, agent, extension, self.domain))
 
     def emit(self, change: Change) -> None:
         """Tell the port's watches of a change the port found itself (a phone key)."""
@@ -632,6 +673,10 @@ class PresencePublisher:
             raise PbxRefused(str(exc)) from exc
 
     async def close(self) -> None:
+        rest, self._rest = list(self._rest.values()), {}
+        for task in rest:
+            task.cancel()  # the next engine's first read publishes everyone again
+        await asyncio.gather(*rest, return_exceptions=True)
         if self._sub is not None:
             await self._sub.aclose()
         self._listeners.clear()

@@ -3,6 +3,7 @@ follows (telephony.freeswitch.presence), against a scripted Event Socket client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
@@ -104,7 +105,9 @@ class FakeClient:
 
 
 def publisher(site: Site, client: FakeClient) -> PresencePublisher:
-    return PresencePublisher(client, site)  # type: ignore[arg-type]
+    pub = PresencePublisher(client, site)  # type: ignore[arg-type]
+    pub.rest_after = 0  # all of a publication at once: what is sent, not when
+    return pub
 
 
 # -- what is sent
@@ -436,3 +439,27 @@ async def test_a_reconnect_to_a_running_profile_shows_it_all_at_once(site: Site)
     await client.feed(Reconnected(1))
     assert [(s["event_type"], s.get("status")) for s in client.to("1001")] == [
         ("dialog", None), ("presence", "Away: lunch")]
+
+
+async def test_the_lamp_goes_first_and_the_note_and_keys_after_it(site: Site) -> None:
+    client = FakeClient()
+    pub = PresencePublisher(client, site)  # type: ignore[arg-type]
+    pub.rest_after = 0.05
+    await pub.publish("asa", Presence.FOCUS, "Focus until 14:00")
+    assert [s["event_type"] for s in client.sent] == ["dialog"]  # the lamp alone
+    async with asyncio.timeout(2):
+        while not any(s["event_type"] == "presence" for s in client.sent):
+            await asyncio.sleep(0.01)
+    assert client.sent[1]["status"] == "Focus until 14:00"
+    await pub.close()
+
+
+async def test_a_newer_publication_replaces_a_note_not_yet_sent(site: Site) -> None:
+    client = FakeClient()
+    pub = PresencePublisher(client, site)  # type: ignore[arg-type]
+    pub.rest_after = 0.05
+    await pub.publish("asa", Presence.FOCUS, "Focus until 14:00")
+    await pub.publish("asa", Presence.AVAILABLE, "Available")
+    await asyncio.sleep(0.2)
+    assert [s["status"] for s in client.sent if s["event_type"] == "presence"] == ["Available"]
+    await pub.close()
