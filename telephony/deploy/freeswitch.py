@@ -53,6 +53,8 @@ from telephony.deploy.freeswitch_conf import (
 )
 from telephony.freeswitch import names
 from telephony.freeswitch.render import render, sip_ip
+from telephony.freeswitch.runner.install import Installation
+from telephony.pbx.errors import PbxError
 
 FOLDER = "telephony"
 """Our folder inside the target conf directory."""
@@ -360,7 +362,11 @@ class FreeSwitchDeploy:
                 raise DeployError(exc.what.replace(str(conf), str(target)),
                                   f"{exc.message} (in the scratch copy with our files in; "
                                   "the target is untouched)") from None
-            _relocate(conf, tree, control)
+            try:
+                install = await asyncio.to_thread(installation, self._state_dir)
+            except PbxError as exc:
+                raise DeployError("scratch FreeSWITCH", str(exc)) from None
+            _relocate(conf, tree, control, install.module_dir)
             switch = ScratchSwitch(conf, scratch / "state", control,
                                    site.pbx.control_secret.get_secret_value(),
                                    state_dir=self._state_dir)
@@ -469,7 +475,7 @@ async def apply_live(plan: Plan, api: Api) -> None:
                               "only a restart of the profile takes that, which hangs up its "
                               f"calls; run `sofia profile {profile} restart` at a quiet time")
         _ok(f"sofia profile {profile} rescan",
-            await api(f"sofia profile {profile} rescan reloadxml"))
+            await api(f"sofia profile {profile} rescan"))
     queues_before, queues_after = _by_name(plan, "queue", QUEUES, CALLCENTER_CONF)
     for queue in sorted(queues_after.keys() - queues_before.keys()):
         _ok(f"queue load {queue}", await api(f"callcenter_config queue load {queue}"))
@@ -588,15 +594,19 @@ Edits = dict[Path, list[tuple[int, str]]]
 is a line inserted there, any other replaces that line's `value`."""
 
 
-def _set_param(node: Node, name: str, value: str, edits: Edits) -> None:
-    """Set `<param name value>` under node's settings in the copy: on the param's own
-    line when it has one, else as a new line after `<settings>`."""
-    param = node.param_node(name)
+def _set_param(node: Node, name: str, value: str, edits: Edits, *,
+               container: str | None = "settings") -> None:
+    """Set `<param name value>` under node's `container` (None: node itself) in the
+    copy: on the param's own line when it has one, else as a new line after the
+    container's opening tag."""
+    holder = node if container is None else node.find(container)
+    param = None if holder is None else next(
+        (p for p in holder.iter("param") if p.attrs.get("name") == name), None)
     if param is not None and _lines(param.start.file)[param.start.line - 1].count(
             "<param") == 1:
         edits.setdefault(param.start.file, []).append((param.start.line - 1, value))
         return
-    settings = node.find("settings")
+    settings = holder
     if settings is None:
         raise DeployError(str(node.start), f"has no <settings> to set {name} in the copy")
     edits.setdefault(settings.start.file, []).append(
@@ -607,13 +617,18 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def _relocate(conf: Path, tree: Tree, control: int) -> None:
+def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = None) -> None:
     """In the copy only: every SIP profile and the Event Socket on spare loopback ports,
-    and modules the scratch build lacks left out."""
+    no gateway registering, and modules the scratch build lacks or that open ports of
+    their own left out."""
+    _drop_modules(conf, module_dir)
     edits: Edits = {}
     sofia = tree.configuration("sofia.conf")
     profiles = sofia.find("profiles") if sofia is not None else None
     for profile in profiles.iter("profile") if profiles is not None else ():
+        for gateways in profile.iter("gateways"):
+            for gateway in gateways.iter("gateway"):
+                _set_param(gateway, "register", "false", edits, container=None)
         port = str(_free_sip_port())
         for name, value in (("sip-port", port), ("sip-ip", _LOOPBACK), ("rtp-ip", _LOOPBACK),
                             ("ext-sip-ip", _LOOPBACK), ("ext-rtp-ip", _LOOPBACK)):
@@ -657,12 +672,9 @@ class ScratchSwitch:
         return self.state / "log" / "freeswitch.log"
 
     def _argv(self) -> list[str]:
-        from telephony.freeswitch.runner.install import find
-        from telephony.freeswitch.runner.layout import STATE_DIRS, Layout
-        from telephony.pbx.paths import default_state_dir
+        from telephony.freeswitch.runner.layout import STATE_DIRS
 
-        layout = Layout(self._state_dir or default_state_dir())
-        install = find(layout, None, os.environ, lambda _: None)
+        install = installation(self._state_dir)
         argv = [str(install.binary), "-nf", "-nc", "-nonat", "-nocal",
                 "-base", str(self.state), "-conf", str(self.conf)]
         for name in STATE_DIRS:
@@ -670,7 +682,6 @@ class ScratchSwitch:
             argv += [f"-{name}", str(self.state / name)]
         if install.module_dir is not None:
             argv += ["-mod", str(install.module_dir)]
-            _drop_missing_modules(self.conf, install.module_dir)
         return argv
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -686,7 +697,6 @@ class ScratchSwitch:
         """Start it and wait (bounded) until its Event Socket answers the password and
         the core says it is ready."""
         from telephony.freeswitch.runner import console
-        from telephony.pbx.errors import PbxError
 
         try:
             process = self._process = await asyncio.to_thread(self._spawn)
@@ -771,16 +781,40 @@ def _benign(line: str) -> bool:
     return any(word in line for word in _BENIGN)
 
 
-def _drop_missing_modules(conf: Path, module_dir: Path) -> None:
-    """In the copy: a module the scratch build lacks is left out (it cannot be
-    checked there), so its absence is not taken for a configuration error."""
-    present = {p.stem for p in module_dir.glob("*.so")}
+def installation(state_dir: Path | None) -> Installation:
+    """The FreeSWITCH the local runner would run (unpacking its build if need be)."""
+    from telephony.freeswitch.runner.install import find
+    from telephony.freeswitch.runner.layout import Layout
+    from telephony.pbx.paths import default_state_dir
+
+    return find(Layout(state_dir or default_state_dir()), None, os.environ, lambda _: None)
+
+
+# Modules that open ports of their own or reach out (a scratch copy beside the live
+# FreeSWITCH would fight it for its ports, or talk to the world).
+_OUTWARD_MODULES = frozenset({
+    "mod_verto", "mod_xml_rpc", "mod_rtmp", "mod_skinny", "mod_h323", "mod_ooh323",
+    "mod_dingaling", "mod_signalwire", "mod_erlang_event", "mod_event_multicast",
+    "mod_event_zmq", "mod_rayo", "mod_unimrcp", "mod_xml_curl", "mod_xml_ldap",
+    "mod_portaudio", "mod_alsa", "mod_snmp", "mod_kazoo", "mod_amqp", "mod_smpp",
+    "mod_rtc", "mod_msrp", "mod_cdr_pg_csv", "mod_json_cdr", "mod_xml_cdr",
+})
+
+
+def _drop_modules(conf: Path, module_dir: Path | None) -> None:
+    """In the copy: a module the scratch build lacks (it cannot be checked there) or one
+    that opens ports or reaches out (_OUTWARD_MODULES) is left out."""
+    present = None if module_dir is None else {p.stem for p in module_dir.glob("*.so")}
+
+    def keep(name: str) -> bool:
+        return name not in _OUTWARD_MODULES and (present is None or name in present)
+
     for path in conf.rglob("*.xml"):
         text = path.read_text(encoding="utf-8", errors="replace")
         if "<load " not in text:
             continue
-        kept = re.sub(r'<load\s+module="([^"]+)"\s*/>',
-                      lambda m: m.group(0) if m.group(1) in present
-                      else f"<!-- not in the scratch build: {m.group(1)} -->", text)
+        kept = re.sub(r'<load\s+module\s*=\s*"([^"]+)"\s*/>',
+                      lambda m: m.group(0) if keep(m.group(1))
+                      else f"<!-- left out of the scratch copy: {m.group(1)} -->", text)
         if kept != text:
             path.write_text(kept, encoding="utf-8")

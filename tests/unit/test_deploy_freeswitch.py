@@ -326,6 +326,58 @@ def test_the_scratch_copy_listens_elsewhere_on_loopback(site: Site, conf: Path) 
     assert all(p.params()["sip-ip"] == "127.0.0.1" for p in profiles.iter("profile"))
 
 
+def test_their_gateways_do_not_register_from_the_scratch_copy(site: Site, conf: Path
+                                                              ) -> None:
+    profile = conf / "sip_profiles" / "internal.xml"
+    profile.write_text(profile.read_text().replace(
+        "  <settings>", '  <gateways>\n    <gateway name="carrier">\n'
+        '      <param name="register" value="true"/>\n    </gateway>\n'
+        '    <gateway name="other">\n    </gateway>\n  </gateways>\n  <settings>'))
+    _relocate(conf, read_tree(conf), 40000)
+    tree = read_tree(conf)
+    sofia = tree.configuration("sofia.conf")
+    profiles = sofia.find("profiles") if sofia is not None else None
+    assert profiles is not None
+    gateways = [g for p in profiles.iter("profile")
+                for gs in p.iter("gateways") for g in gs.iter("gateway")]
+    assert len(gateways) == 2
+    assert all(next(g.iter("param")).attrs == {"name": "register", "value": "false"}
+               for g in gateways)
+
+
+def test_modules_that_open_ports_are_left_out_of_the_scratch_copy(conf: Path) -> None:
+    modules = conf / "autoload_configs" / "modules.conf.xml"
+    modules.write_text(modules.read_text().replace(
+        "<modules>", '<modules>\n    <load module="mod_verto"/>'))
+    _relocate(conf, read_tree(conf), 40000)
+    text = modules.read_text()
+    assert '<load module="mod_verto"/>' not in text
+    assert '<load module="mod_sofia"/>' in text
+
+
+def test_a_moved_profile_is_refused_live(site: Site, conf: Path) -> None:
+    deploy = FreeSwitchDeploy()
+    files.apply(conf, deploy.plan(site, conf))
+    data = site_data()
+    data["pbx"]["sip_port"] = 15070
+    switch = FakeSwitch()
+    with pytest.raises(DeployError, match="restart"):
+        asyncio.run(apply_live(deploy.plan(make_site(data), conf), switch))
+    assert not any("restart" in c for c in switch.commands)
+
+
+def test_the_reading_follows_preprocessor_comments_and_variables(conf: Path) -> None:
+    (conf / "extra.xml").write_text('<include>\n  <context name="$${name}"/>\n</include>\n')
+    main = conf / "freeswitch.xml"
+    main.write_text(main.read_text().replace(
+        '<X-PRE-PROCESS cmd="include" data="dialplan/*.xml"/>',
+        '<X-PRE-PROCESS cmd="include" data="dialplan/*.xml"/>\n'
+        '    <!--#set name=from-a-comment-->\n    <!--#include "extra.xml"-->'))
+    dialplan = read_tree(conf).section("dialplan")
+    assert dialplan is not None
+    assert [c.attrs["name"] for c in dialplan.iter("context")][-1] == "from-a-comment"
+
+
 def test_our_paths_are_inside_the_target(site: Site, conf: Path) -> None:
     for change in FreeSwitchDeploy().plan(site, conf).changes:
         files.check_relative(PurePosixPath(change.path))
