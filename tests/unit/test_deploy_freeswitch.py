@@ -152,6 +152,21 @@ def test_dry_run_diff_shows_every_change_and_writes_nothing(site: Site, conf: Pa
     assert snapshot(conf) == before
 
 
+def test_the_dry_run_command_prints_the_diff_with_passwords_masked(
+        conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from telephony.cli import main
+
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_data(), allow_unicode=True))
+    before = snapshot(conf)
+    assert main(["deploy", str(site_file), "--target", str(conf), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert '+    <X-PRE-PROCESS cmd="include" data="../telephony/sip-profile.xml"/>' in out
+    assert '<param name="password" value="********"/>' in out
+    assert "test-asa-soft" not in out
+    assert snapshot(conf) == before
+
+
 def test_a_clashing_context_is_refused_naming_both(site: Site, conf: Path) -> None:
     dialplan = conf / "dialplan" / "default.xml"
     dialplan.write_text(dialplan.read_text().replace(
