@@ -376,7 +376,7 @@ class FreeSwitchDeploy:
                 if errors:
                     raise DeployError("scratch FreeSWITCH", "logged configuration errors "
                                       "with our files in:\n  " + "\n  ".join(errors))
-                await check(read_tree(conf), switch.api, "scratch FreeSWITCH")
+                await check(read_tree(conf), switch.api, "scratch FreeSWITCH", conf / FOLDER)
             finally:
                 await switch.stop()
 
@@ -400,7 +400,7 @@ class FreeSwitchDeploy:
                 return await client.api(command, check=False)
 
             await apply_live(plan, api)
-            await check(read_tree(target), api, "running FreeSWITCH")
+            await check(read_tree(target), api, "running FreeSWITCH", target / FOLDER)
         except EslError as exc:
             raise DeployError("running FreeSWITCH", str(exc)) from None
         finally:
@@ -435,14 +435,31 @@ def _elements(text: str | None, tag: str) -> dict[str, dict[str, str] | str]:
     return out
 
 
+_OUR_INCLUDE = re.compile(r'<X-PRE-PROCESS\s+cmd="include"\s+data="(?:[^"]*/)?'
+                          + re.escape(FOLDER) + r'/([^"/]+)"')
+
+
+def _included(text: str | None) -> set[PurePosixPath]:
+    """Our files an administrator's file includes."""
+    return {PurePosixPath(FOLDER, m.group(1)) for m in _OUR_INCLUDE.finditer(text or "")}
+
+
 def _by_name(plan: Plan, tag: str, *paths: PurePosixPath
              ) -> tuple[dict[str, dict[str, str] | str], dict[str, dict[str, str] | str]]:
+    """Elements of our files by name, before and after the plan. A file whose include
+    line the plan adds was not loaded before, whatever it held (and one whose line it
+    removes is not loaded after)."""
+    theirs = [c for c in plan.changes if c.path.parts[0] != FOLDER]
+    added = set().union(*(_included(c.after) - _included(c.before) for c in theirs))
+    removed = set().union(*(_included(c.before) - _included(c.after) for c in theirs))
     before: dict[str, dict[str, str] | str] = {}
     after: dict[str, dict[str, str] | str] = {}
     for change in plan.changes:
         if change.path in paths:
-            before.update(_elements(change.before, tag))
-            after.update(_elements(change.after, tag))
+            if change.path not in added:
+                before.update(_elements(change.before, tag))
+            if change.path not in removed:
+                after.update(_elements(change.after, tag))
     return before, after
 
 
@@ -513,7 +530,7 @@ def _address(profile: dict[str, str] | str | None) -> tuple[str, str]:
     return params.get("sip-ip", ""), params.get("sip-port", "")
 
 
-async def check(tree: Tree, api: Api, where: str) -> None:
+async def check(tree: Tree, api: Api, where: str, folder: Path) -> None:
     """Every profile, context, domain, mod_callcenter queue and agent the configuration
     holds (ours and theirs) is there in FreeSWITCH; raises DeployError naming what is
     missing."""
@@ -542,9 +559,11 @@ async def check(tree: Tree, api: Api, where: str) -> None:
             out = await api(f"xml_locate {section} {kind} name {name}")
             if "can't find" in out.lower() or not out.strip().startswith("<"):
                 missing.append(f"{kind} {name} ({item.origin})")
-    # Every user the files hold, ours and theirs (a large directory: the first
+    # Every user of ours and theirs (a large directory of theirs: the first
     # USERS_CHECKED of it).
-    for domain_name, user in held.users[:USERS_CHECKED]:
+    ours = [(d, u) for d, u in held.users if u.origin.file.is_relative_to(folder)]
+    theirs = [(d, u) for d, u in held.users if not u.origin.file.is_relative_to(folder)]
+    for domain_name, user in ours + theirs[:USERS_CHECKED]:
         domain, user_id = _resolved(domain_name, tree), _resolved(user.name, tree)
         if "$${" in domain + user_id:
             continue

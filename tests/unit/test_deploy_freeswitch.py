@@ -317,6 +317,22 @@ def test_going_back_stops_unloads_and_deletes(site: Site, conf: Path) -> None:
     assert "callcenter_config agent del asa" in switch.commands
 
 
+def test_our_files_included_again_are_loaded_again(site: Site, conf: Path) -> None:
+    deploy = FreeSwitchDeploy()
+    first = deploy.plan(site, conf)
+    files.apply(conf, first)
+    for change in first.changes:  # the administrator took our include lines out
+        if change.path.parts[0] != "telephony":
+            assert change.before is not None
+            (conf / change.path).write_text(change.before)
+    again = deploy.plan(site, conf)
+    assert all(not c.changed for c in again.changes if c.path.parts[0] == "telephony")
+    switch = FakeSwitch()
+    asyncio.run(apply_live(again, switch))
+    assert "sofia profile telephony start" in switch.commands
+    assert "callcenter_config queue load intake" in switch.commands
+
+
 def test_a_refused_reload_is_a_deploy_error(site: Site, conf: Path) -> None:
     async def broken(command: str) -> str:
         return "-ERR [Error parsing XML]" if command == "reloadxml" else "+OK"
