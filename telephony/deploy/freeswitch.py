@@ -653,6 +653,12 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
                             ("ext-sip-ip", _LOOPBACK), ("ext-rtp-ip", _LOOPBACK)):
             if name in ("sip-port", "sip-ip", "rtp-ip") or profile.param_node(name):
                 _set_param(profile, name, value, edits)
+        # Their other listeners on the profile (TLS, WebSocket), only where they have them.
+        for name in ("tls-sip-port", "ws-binding", "wss-binding"):
+            if profile.param_node(name) is not None:
+                spare = str(_free_port(socket.SOCK_STREAM))
+                _set_param(profile, name,
+                           spare if name == "tls-sip-port" else f"{_LOOPBACK}:{spare}", edits)
     socket_conf = tree.configuration("event_socket.conf")
     if socket_conf is not None:
         _set_param(socket_conf, "listen-port", str(control), edits)

@@ -357,6 +357,17 @@ def test_the_scratch_copy_listens_elsewhere_on_loopback(site: Site, conf: Path) 
     assert all(p.params()["sip-ip"] == "127.0.0.1" for p in profiles.iter("profile"))
 
 
+def test_their_websocket_and_tls_listeners_move_in_the_scratch_copy(conf: Path) -> None:
+    profile = conf / "sip_profiles" / "internal.xml"
+    profile.write_text(profile.read_text().replace(
+        "  <settings>\n", '  <settings>\n    <param name="ws-binding" value=":5066"/>\n'
+        '    <param name="tls-sip-port" value="5061"/>\n'))
+    _relocate(conf, read_tree(conf), 40000)
+    text = profile.read_text()
+    assert ':5066"' not in text and '"5061"' not in text
+    assert '<param name="ws-binding" value="127.0.0.1:' in text
+
+
 def test_their_gateways_do_not_register_from_the_scratch_copy(site: Site, conf: Path
                                                               ) -> None:
     profile = conf / "sip_profiles" / "internal.xml"
