@@ -219,16 +219,56 @@ def _check_admin_settings(site: Site, trees: Mapping[str, Tree]) -> None:
             "transport (add one, e.g. [transport-udp] type=transport protocol=udp "
             "bind=0.0.0.0:5060)",
         )
-    for section in trees["manager.conf"].sections:
-        if section.name.lower() != "general":
-            continue
-        port = section.get("port")
-        if port is not None and port.strip() != str(site.pbx.control_port):
-            raise DeployError(
-                "pbx.control_port",
-                f"is {site.pbx.control_port}, but the administrator's AMI listens on port "
-                f"{port.strip()} ({section.where}): the engine could not reach it",
-            )
+    _check_identifiers(site, trees["pjsip.conf"])
+    _check_manager(site, trees["manager.conf"])
+
+
+# Asterisk's own default of [global] endpoint_identifier_order.
+_DEFAULT_IDENTIFIERS = "ip,username,anonymous"
+# app_queue's and the manager's truth values (ast_true).
+_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
+
+
+def _check_identifiers(site: Site, tree: Tree) -> None:
+    """Our phones are told apart by user name and trunks by header or address: the
+    administrator's identifier order must name what our site needs."""
+    order, where = _DEFAULT_IDENTIFIERS, "Asterisk's default"
+    for section in tree.sections:
+        value = section.get("endpoint_identifier_order")
+        if not section.template and tree.resolved(section, "type") == "global" and value:
+            order, where = value, str(section.where)
+    have = {word.strip() for word in order.split(",")}
+    needed = {"username": "the site's phones"}
+    if any(t.match_header for t in site.trunks):
+        needed["header"] = "trunks matched by header (trunks[].match_header)"
+    if any(t.match_ip for t in site.trunks):
+        needed["ip"] = "trunks matched by address (trunks[].match_ip)"
+    missing = [f"{word} (for {why})" for word, why in needed.items() if word not in have]
+    if missing:
+        raise DeployError(
+            "pjsip.conf",
+            f"endpoint_identifier_order is {order!r} ({where}): add "
+            + " and ".join(missing) + " to the administrator's [global] section",
+        )
+
+
+def _check_manager(site: Site, tree: Tree) -> None:
+    """The engine and the live reload reach the PBX over the AMI at the site's port."""
+    general = next((s for s in tree.sections if s.name.lower() == "general"), None)
+    if general is None or (general.get("enabled") or "no").lower() not in _TRUE:
+        where = f" ({general.where})" if general is not None else ""
+        raise DeployError(
+            "manager.conf",
+            f"the administrator's AMI is not enabled{where}: the engine and the live reload "
+            "use it (set enabled=yes in manager.conf [general])",
+        )
+    port = (general.get("port") or "5038").strip()
+    if port != str(site.pbx.control_port):
+        raise DeployError(
+            "pbx.control_port",
+            f"is {site.pbx.control_port}, but the administrator's AMI listens on port "
+            f"{port} ({general.where}): the engine could not reach it",
+        )
 
 
 def plan(site: Site, target: Path) -> Plan:
@@ -737,6 +777,13 @@ class AsteriskDeploy:
                     + "\n  ".join(dict.fromkeys(new)))
         finally:
             await asyncio.to_thread(scratch.stop)
+
+    async def preflight(self, site: Site) -> None:
+        """Log in to the running PBX's AMI and out again, before anything is written: a
+        PBX that cannot be reached (or a user it does not know) refuses the deploy."""
+        console = AmiConsole(site)
+        await console.open()
+        await console.close()
 
     async def reload(self, site: Site, target: Path, plan: Plan) -> None:
         """Over the site's AMI: reload only what the plan changed, then check both

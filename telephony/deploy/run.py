@@ -4,6 +4,8 @@ The order is fixed so that the running PBX is never left with a half-done change
 
 1. plan (the kind refuses any name clash: nothing is written),
 2. a dry run prints the plan's diff (secrets masked) and stops,
+   (then, unless the files are only to be written, a kind that can checks that the
+   running PBX's control connection lets it in: `Preflight`),
 3. validate in a scratch PBX on a copy of the target (the target is not touched),
 4. apply (the previous set is kept under the target's `.telephony-deploy/`),
 5. reload only what changed on the running PBX, then check it live,
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -40,6 +43,15 @@ class RolledBack(DeployError):
     def __init__(self, what: str, message: str, *, restored_live: bool) -> None:
         super().__init__(what, message)
         self.restored_live = restored_live
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """A kind that can tell before writing whether the running PBX lets it reload."""
+
+    async def preflight(self, site: Site) -> None:
+        """DeployError when the PBX's control connection refuses or cannot be reached."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +140,15 @@ async def deploy(
     diff = redact(plan.diff())
     if dry_run or not plan.changed:
         return Result(kind.name, plan, (), False, False, diff)
+    reloader = control if control is not None else site
+    if live and isinstance(kind, Preflight):
+        # Before the scratch PBX and before writing: an unreachable PBX changes nothing.
+        await kind.preflight(reloader)
     if validate:
         await kind.validate(site, target, plan)
     written = tuple(apply(target, plan))
     if not live:
         return Result(kind.name, plan, written, validate, False, diff)
-    reloader = control if control is not None else site
     try:
         await kind.reload(reloader, target, plan)
     except DeployError as failed:

@@ -365,3 +365,30 @@ def test_the_scratch_copy_keeps_its_ports_when_rewritten_after_the_plan(
     assert (copy.etc / "manager.conf").read_text() == first_manager + (
         "#include telephony/manager.conf\n")
     assert (copy.etc / "telephony" / "pjsip.conf").is_file()
+
+
+def test_an_identifier_order_without_header_is_refused_for_a_trunk_matched_by_header(
+    site: Site, target: Path,
+) -> None:
+    trunk = site.trunks[0].model_copy(update={"match_header": "X-Trunk: pstn"})
+    with_header = site.model_copy(update={"trunks": [trunk]})
+    with pytest.raises(DeployError) as refused:
+        plan(with_header, target)
+    assert refused.value.what == "pjsip.conf"
+    assert "'ip,username,anonymous' (Asterisk's default): add header" in refused.value.message
+
+
+def test_an_identifier_order_without_username_is_refused_naming_where_it_is_set(
+    site: Site, target: Path,
+) -> None:
+    (target / "pjsip.conf").write_text(
+        ADMIN_PJSIP.replace("type=global\n", "type=global\nendpoint_identifier_order=ip\n"))
+    with pytest.raises(DeployError, match=r"'ip' \(pjsip.conf:1\): add username"):
+        plan(site, target)
+
+
+def test_an_ami_that_is_not_enabled_is_refused(site: Site, target: Path) -> None:
+    (target / "manager.conf").write_text("[general]\nenabled=no\n")
+    with pytest.raises(DeployError, match=r"^manager.conf: the administrator's AMI is not "
+                       r"enabled \(manager.conf:1\)"):
+        plan(site, target)

@@ -58,6 +58,19 @@ class FakeKind:
             raise DeployError("live check", "missing after the reload: endpoint x")
 
 
+class ReachableKind(FakeKind):
+    """A fake kind with a preflight check of the running PBX."""
+
+    def __init__(self, *, reachable: bool) -> None:
+        super().__init__()
+        self.reachable = reachable
+
+    async def preflight(self, site: Site) -> None:
+        self.calls.append(("preflight", None))
+        if not self.reachable:
+            raise DeployError("pbx.control_port", "cannot connect")
+
+
 @pytest.fixture
 def target(tmp_path: Path) -> Path:
     directory = tmp_path / "etc"
@@ -102,6 +115,28 @@ async def test_a_failed_validation_writes_nothing(site: Site, target: Path) -> N
         await deploy(site, target, dry_run=False, kind=FakeKind(fail_validate=True))
     assert not isinstance(refused.value, RolledBack)
     assert _files(target) == {"main.conf": "theirs\n"}
+
+
+async def test_a_reachable_pbx_is_checked_before_validating(site: Site, target: Path) -> None:
+    kind = ReachableKind(reachable=True)
+    await deploy(site, target, dry_run=False, kind=kind)
+    assert [c[0] for c in kind.calls] == ["plan", "preflight", "validate", "reload"]
+
+
+async def test_an_unreachable_pbx_refuses_the_deploy_with_nothing_written(
+    site: Site, target: Path,
+) -> None:
+    kind = ReachableKind(reachable=False)
+    with pytest.raises(DeployError, match="pbx.control_port: cannot connect"):
+        await deploy(site, target, dry_run=False, kind=kind)
+    assert [c[0] for c in kind.calls] == ["plan", "preflight"]
+    assert _files(target) == {"main.conf": "theirs\n"}
+
+
+async def test_writing_files_only_does_not_ask_the_pbx(site: Site, target: Path) -> None:
+    kind = ReachableKind(reachable=False)
+    await deploy(site, target, dry_run=False, live=False, kind=kind)
+    assert [c[0] for c in kind.calls] == ["plan", "validate"]
 
 
 async def test_no_validate_skips_the_scratch_pbx(site: Site, target: Path) -> None:
