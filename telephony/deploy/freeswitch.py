@@ -271,7 +271,8 @@ class FreeSwitchDeploy:
         else:
             files[ACL_LIST] = _wrapped(_slice(rendered["acl.conf.xml"], "<list ", "</list>",
                                               inclusive=True))
-            spots.append((acl.find("network-lists"), ACL_LIST, "acl.conf's <network-lists>"))
+            spots.append((acl.find("network-lists"), ACL_LIST,
+                          f"acl.conf's <network-lists> ({acl.start.file})"))
 
         center = tree.configuration("callcenter.conf")
         if center is None:
@@ -281,8 +282,10 @@ class FreeSwitchDeploy:
             text = rendered["callcenter.conf.xml"]
             files[QUEUES] = _wrapped(_slice(text, "<queues>", "</queues>", inclusive=False))
             files[AGENTS] = _wrapped(_slice(text, "<agents>", "</agents>", inclusive=False))
-            spots.append((center.find("queues"), QUEUES, "callcenter.conf's <queues>"))
-            spots.append((center.find("agents"), AGENTS, "callcenter.conf's <agents>"))
+            spots.append((center.find("queues"), QUEUES,
+                          f"callcenter.conf's <queues> ({center.start.file})"))
+            spots.append((center.find("agents"), AGENTS,
+                          f"callcenter.conf's <agents> ({center.start.file})"))
 
         if uses_voicemail(site):
             voicemail = tree.configuration("voicemail.conf")
@@ -310,8 +313,9 @@ class FreeSwitchDeploy:
             if ours.as_posix() in already:
                 continue  # a deploy before this one put it there (or the administrator)
             if node is None:
-                raise DeployError(str(target / "freeswitch.xml"), f"has no {what} to "
-                                  f"include {ours} from")
+                raise DeployError(str(target), f"there is no {what} to include {ours} "
+                                  "from: add the element, empty, with its closing tag on a "
+                                  "line of its own")
             end = node.end
             if end is None or end.line == node.start.line and end.file == node.start.file:
                 raise DeployError(str(node.start), f"{what} opens and closes on one line: "

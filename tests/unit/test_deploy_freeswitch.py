@@ -256,6 +256,15 @@ def test_a_commented_out_include_is_no_clash(site: Site, conf: Path) -> None:
     assert FreeSwitchDeploy().plan(site, conf).changed
 
 
+def test_a_missing_agents_element_is_refused_naming_the_file(site: Site, conf: Path
+                                                              ) -> None:
+    center = conf / "autoload_configs" / "callcenter.conf.xml"
+    text = center.read_text()
+    center.write_text(text[:text.index("  <agents>")] + text[text.index("  <tiers>"):])
+    with pytest.raises(DeployError, match=r"no callcenter.conf's <agents> \(.*callcenter"):
+        FreeSwitchDeploy().plan(site, conf)
+
+
 def test_a_closing_tag_sharing_its_line_is_refused(site: Site, conf: Path) -> None:
     acl = conf / "autoload_configs" / "acl.conf.xml"
     acl.write_text(acl.read_text().replace("</list>\n  </network-lists>",
