@@ -304,7 +304,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return DEPLOY_ROLLED_BACK
     except DeployError as exc:
-        print(f"{'rollback' if args.rollback else 'deploy'} refused: {exc}", file=sys.stderr)
+        print(f"{'rollback failed' if args.rollback else 'deploy refused'}: {exc}",
+              file=sys.stderr)
         return DEPLOY_REFUSED
     if args.dry_run:
         sys.stdout.write(result.diff or f"{target}: nothing would change\n")

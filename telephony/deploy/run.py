@@ -190,7 +190,17 @@ async def rollback(
     diff = redact(back.diff())
     if not back.changed:
         return Result(kind.name, back, (), False, False, diff)
+    reloader = control if control is not None else site
+    if live and isinstance(kind, Preflight):
+        await kind.preflight(reloader)
     written = tuple(restore(target))
     if live:
-        await kind.reload(control if control is not None else site, target, back)
+        try:
+            await kind.reload(reloader, target, back)
+        except DeployError as failed:
+            raise DeployError(
+                failed.what,
+                f"{failed.message}\nthe previous files are back in place, but the running "
+                "PBX did not take them as it should: see above",
+            ) from None
     return Result(kind.name, back, written, False, live, diff)

@@ -301,3 +301,21 @@ def test_cli_bad_site_file_exits_2(target: Path, tmp_path: Path,
     bad.write_text("site: [\n")
     assert cli.main(["deploy", str(bad), "--target", str(target)]) == 2
     assert _files(target) == {"main.conf": "theirs\n"}
+
+
+async def test_a_rollback_whose_reload_fails_leaves_the_files_back_and_says_so(
+    site: Site, target: Path,
+) -> None:
+    await deploy(site, target, dry_run=False, kind=FakeKind())
+    with pytest.raises(DeployError, match="the previous files are back in place"):
+        await rollback(site, target, kind=FakeKind(fail_reloads=1))
+    assert _files(target) == {"main.conf": "theirs\n"}
+
+
+async def test_a_rollback_onto_an_unreachable_pbx_changes_nothing(site: Site,
+                                                                  target: Path) -> None:
+    await deploy(site, target, dry_run=False, kind=FakeKind())
+    before = _files(target)
+    with pytest.raises(DeployError, match="cannot connect"):
+        await rollback(site, target, kind=ReachableKind(reachable=False))
+    assert _files(target) == before
