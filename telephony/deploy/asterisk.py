@@ -487,7 +487,8 @@ class Scratch:
 
     def fill(self, target: Path) -> None:
         """Copy the target (without our deploy state) and neutralise the copy."""
-        shutil.copytree(target, self.etc, dirs_exist_ok=True,
+        # Links are copied as what they point at: the copy must not write through them.
+        shutil.copytree(target, self.etc, dirs_exist_ok=True, ignore_dangling_symlinks=True,
                         ignore=shutil.ignore_patterns(STATE_DIR))
         self.neutralise()
 
