@@ -382,3 +382,35 @@ async def test_a_broken_deploy_is_refused_by_the_scratch_pbx_with_nothing_writte
     assert not isinstance(refused.value, RolledBack)
     assert refused.value.what in {"scratch check", "validate"}
     assert admin_pbx.snapshot() == before
+
+
+async def test_rollback_from_the_command_line_puts_the_administrators_files_back_live(
+    admin_pbx: AdminPbx, kits: tuple[PhoneKit, PhoneKit], capsys: pytest.CaptureFixture[str],
+) -> None:
+    original = admin_pbx.snapshot()
+    await deploy(admin_pbx.site, admin_pbx.target, dry_run=False, control=admin_pbx.control)
+    assert "bjorn-soft" in admin_pbx.asterisk.cli("pjsip show endpoints")
+    site_file = next(admin_pbx.workdir.glob("site-*.yaml"))
+    # The site's own AMI user is known now: it reloads the roll-back.
+    code = await asyncio.to_thread(main, [
+        "deploy", str(site_file), "--target", str(admin_pbx.target), "--rollback"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "rolled back: reloaded what changed" in out.out
+    assert {k: v for k, v in admin_pbx.snapshot().items() if not k.startswith(STATE_DIR)} == (
+        original)
+    assert "bjorn-soft" not in admin_pbx.asterisk.cli("pjsip show endpoints")
+    theirs, _ = kits
+    await _theirs_take_a_call(theirs)
+
+
+async def test_a_deploy_onto_a_pbx_that_does_not_let_it_in_is_refused_with_nothing_written(
+    admin_pbx: AdminPbx,
+) -> None:
+    before = admin_pbx.snapshot()
+    # The site's own AMI user is not known to the PBX before a first deploy.
+    with pytest.raises(DeployError) as refused:
+        await deploy(admin_pbx.site, admin_pbx.target, dry_run=False)
+    assert refused.value.what == "pbx.control_username"
+    assert "--control-user" in refused.value.message
+    assert admin_pbx.snapshot() == before
