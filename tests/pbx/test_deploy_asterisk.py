@@ -9,6 +9,7 @@ loopback ports. The shared session PBX is not used.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -414,3 +415,53 @@ async def test_a_deploy_onto_a_pbx_that_does_not_let_it_in_is_refused_with_nothi
     assert refused.value.what == "pbx.control_username"
     assert "--control-user" in refused.value.message
     assert admin_pbx.snapshot() == before
+
+
+def _basic_pbx() -> Path:
+    """Asterisk's own example of a small office PBX (asterisk-config's basic-pbx: a
+    trunk with an outbound registration, phones on templates, queues, voicemail)."""
+    from telephony.pbx.paths import default_state_dir
+
+    for place in (default_state_dir() / "asterisk-rootfs" / "usr/share/asterisk/conf/basic-pbx",
+                  Path("/usr/share/asterisk/conf/basic-pbx")):
+        if (place / "pjsip.conf").is_file():
+            return place
+    pytest.fail("no basic-pbx example of Asterisk's (asterisk-config) to deploy onto",
+                pytrace=False)
+
+
+@pytest.fixture
+def basic_pbx(pbx_kind: PbxKind, tmp_path: Path) -> Iterator[tuple[ScratchAsterisk, Site, int]]:
+    """Asterisk's basic-pbx example running with an AMI user added, its transport and
+    AMI moved to spare loopback ports (as the scratch copy does it)."""
+    from telephony.deploy.asterisk import Scratch
+
+    assert pbx_kind is PbxKind.ASTERISK
+    example = tmp_path / "example"
+    shutil.copytree(_basic_pbx(), example)
+    (example / "manager.conf").write_text(
+        f"[general]\nenabled=yes\n\n[{ADMIN_USER}]\nsecret={ADMIN_SECRET}\n"
+        "permit=127.0.0.1/255.255.255.255\nread=all\nwrite=all\n")
+    asterisk = ScratchAsterisk()
+    try:
+        copy = Scratch(asterisk.etc)
+        copy.fill(example)
+        asterisk.start()
+        ami = copy.port_for(("manager.conf", "general"))
+        sip = copy.port_for(("pjsip.conf", "transport-udp-nat"))
+        yield asterisk, _site(tmp_path, ami), sip
+    finally:
+        asterisk.stop()
+
+
+async def test_a_validated_deploy_onto_asterisks_basic_pbx_example_takes_our_calls(
+    basic_pbx: tuple[ScratchAsterisk, Site, int], tmp_path: Path,
+) -> None:
+    asterisk, site, sip = basic_pbx
+    result = await deploy(site, asterisk.etc, dry_run=False,
+                          control=with_control(site, ADMIN_USER, ADMIN_SECRET))
+    assert result.validated and result.reloaded
+    endpoints = asterisk.cli("pjsip show endpoints")
+    assert "1101" in endpoints and "bjorn-soft" in endpoints  # theirs and ours
+    async with PhoneKit(site, tmp_path / "ours", sip_port=sip) as ours:
+        await _ours_take_a_call(ours)
