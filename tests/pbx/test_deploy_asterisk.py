@@ -465,3 +465,25 @@ async def test_a_validated_deploy_onto_asterisks_basic_pbx_example_takes_our_cal
     assert "1101" in endpoints and "bjorn-soft" in endpoints  # theirs and ours
     async with PhoneKit(site, tmp_path / "ours", sip_port=sip) as ours:
         await _ours_take_a_call(ours)
+
+
+async def test_after_a_deploy_the_engine_logs_in_as_the_site_and_a_hunt_group_call_is_answered(
+    admin_pbx: AdminPbx, kits: tuple[PhoneKit, PhoneKit],
+) -> None:
+    from telephony.engine.run import open_port
+    from telephony.port import Join
+
+    await deploy(admin_pbx.site, admin_pbx.target, dry_run=False, control=admin_pbx.control)
+    _, ours = kits
+    bjorn = await ours.register("bjorn-soft", on_call="answer")
+    port = await open_port(admin_pbx.site)
+    try:
+        await port.apply(Join("intake", "bjorn", "test"))
+        snapshot = await port.snapshot()
+        assert [(m.queue, m.agent) for m in snapshot.members] == [("intake", "bjorn")]
+        call = await ours.call("2000", from_device="dana-soft", hold_seconds=None)
+        await bjorn.wait_answered(timeout=10)
+        await call.wait_answered()
+        await call.hangup()
+    finally:
+        await port.close()
