@@ -376,11 +376,12 @@ class FreeSwitchDeploy:
                                    state_dir=self._state_dir)
             try:
                 await switch.start(self._start_timeout)
+                # The check first: it waits for the profiles, whose errors come late.
+                await check(read_tree(conf), switch.api, "scratch FreeSWITCH", conf / FOLDER)
                 errors = switch.log_errors()
                 if errors:
                     raise DeployError("scratch FreeSWITCH", "logged configuration errors "
                                       "with our files in:\n  " + "\n  ".join(errors))
-                await check(read_tree(conf), switch.api, "scratch FreeSWITCH", conf / FOLDER)
             finally:
                 await switch.stop()
 
