@@ -376,6 +376,11 @@ class FreeSwitchDeploy:
                                    state_dir=self._state_dir)
             try:
                 await switch.start(self._start_timeout)
+                # The configuration is read once more now that mod_logfile runs: what
+                # the first read found (a missing include ...) was logged before it did.
+                reread = await switch.api("reloadxml")
+                if "[error" in reread.lower() or reread.startswith("-ERR"):
+                    raise DeployError("scratch FreeSWITCH", f"reloadxml: {reread.strip()}")
                 # The check first: it waits for the profiles, whose errors come late.
                 await check(read_tree(conf), switch.api, "scratch FreeSWITCH", conf / FOLDER)
                 errors = switch.log_errors()

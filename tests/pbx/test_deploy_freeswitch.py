@@ -247,3 +247,38 @@ async def test_validation_refuses_a_broken_plan_before_the_target_is_touched(
         await run.deploy(deployed.site({"agents.0.ring_timeout": 14}), deployed.conf,
                          dry_run=False, kind=_Broken())
     assert snapshot(deployed.conf) == before
+
+
+class _IncludesMissing(FreeSwitchDeploy):
+    """Plans the real deploy with a dialplan that includes a file that is not there:
+    well-formed, but FreeSWITCH logs the include as an error."""
+
+    def plan(self, site: Site, target: Path) -> Plan:
+        plan = super().plan(site, target)
+        line = '  <X-PRE-PROCESS cmd="include" data="not-there.xml"/>\n</include>\n'
+        return Plan(tuple(
+            FileChange(c.path, c.before, c.after.replace("</include>\n", line))
+            if c.path == DIALPLAN else c for c in plan.changes))
+
+
+async def test_validation_refuses_a_configuration_error_logged(deployed: Theirs) -> None:
+    before = snapshot(deployed.conf)
+    with pytest.raises(DeployError, match="logged configuration errors") as caught:
+        await run.deploy(deployed.site({"agents.0.ring_timeout": 15}), deployed.conf,
+                         dry_run=False, kind=_IncludesMissing())
+    assert "not-there.xml" in str(caught.value)
+    assert snapshot(deployed.conf) == before
+
+
+async def test_moving_our_profile_is_rolled_back_and_calls_still_work(
+        deployed: Theirs, tmp_path: Path) -> None:
+    site = deployed.site()
+    moved = deployed.site({"pbx.sip_port": free_udp_port()})
+    with pytest.raises(run.RolledBack, match="restart") as caught:
+        await run.deploy(moved, deployed.conf, dry_run=False)
+    assert caught.value.restored_live
+    async with ours_kit(deployed, site, tmp_path) as kit:
+        bjorn = await kit.register("bjorn-soft")
+        call = await kit.call("1002", from_device="asa-soft", hold_seconds=1.0)
+        await bjorn.wait_rang(10.0)
+        await call.wait_answered(10.0)
