@@ -38,7 +38,6 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from telephony.config.models import Site, VoicemailStep
@@ -85,15 +84,6 @@ _LOOPBACK = "127.0.0.1"
 _UNSPECIFIED = {"", "0.0.0.0", "::", "$${local_ip_v4}", "$${local_ip_v6}"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Insertion:
-    """One include line to add before the closing tag of `node` (unless there)."""
-
-    node: Node
-    ours: PurePosixPath
-    what: str
-
-
 def _slice(text: str, first: str, last: str, *, inclusive: bool) -> str:
     """The lines of our own rendered text from the line starting `first` to the one
     starting `last` (stripped), with or without those two lines."""
@@ -114,6 +104,7 @@ def _wrapped(body: str) -> str:
 
 
 def uses_voicemail(site: Site) -> bool:
+    """True when a fallback chain of the site ends in voicemail (mod_voicemail needed)."""
     steps = [*(a.fallback for a in site.agents), *(g.fallback for g in site.hunt_groups),
              *(q.fallback for q in site.queues)]
     return any(isinstance(s, VoicemailStep) for chain in steps for s in chain)
@@ -704,6 +695,7 @@ class ScratchSwitch:
 
     @property
     def log_file(self) -> Path:
+        """Its log, where the runner's logfile.conf (and a vanilla one) writes it."""
         return self.state / "log" / "freeswitch.log"
 
     def _argv(self) -> list[str]:
@@ -762,6 +754,7 @@ class ScratchSwitch:
             await asyncio.sleep(0.1)
 
     async def api(self, command: str) -> str:
+        """The output of an API command, on a connection of its own."""
         from telephony.freeswitch.runner import console
 
         try:

@@ -75,6 +75,7 @@ class Node:
         return out
 
     def param_node(self, name: str, container: str = "settings") -> Node | None:
+        """The `<param>` of that name in a child container, or None."""
         holder = self.find(container)
         if holder is None:
             return None
@@ -101,9 +102,11 @@ class Tree:
     problems: list[str]
 
     def section(self, name: str) -> Node | None:
+        """A `<section name=...>` of the document (the first, as FreeSWITCH reads it)."""
         return self.root.find("section", name=name)
 
     def configuration(self, name: str) -> Node | None:
+        """A `<configuration name=...>` of the configuration section (the first)."""
         section = self.section("configuration")
         return None if section is None else section.find("configuration", name=name)
 
