@@ -488,7 +488,13 @@ async def apply_live(plan: Plan, api: Api) -> None:
     elif profile in before and profile not in after:
         _ok(f"sofia profile {profile} stop", await api(f"sofia profile {profile} stop"))
     elif before.get(profile) != after.get(profile):
-        if _address(before.get(profile)) != _address(after.get(profile)):
+        # What the profile is bound to now decides (a roll-back's files are where the
+        # profile never stopped listening); the files alone when FreeSWITCH does not say.
+        wanted = _address(after.get(profile))
+        running = await _live_address(api, profile)
+        if running is None or "$${" in wanted[0]:
+            running = _address(before.get(profile))
+        if running != wanted:
             raise DeployError(str(PROFILE), "the SIP profile's address or port changed: "
                               "only a restart of the profile takes that, which hangs up its "
                               f"calls; run `sofia profile {profile} restart` at a quiet time")
@@ -521,6 +527,15 @@ async def apply_live(plan: Plan, api: Api) -> None:
                     f"callcenter_config agent set {key} {agent} {new[attribute]}"))
     for agent in sorted(agents_before.keys() - agents_after.keys()):
         _ok(f"agent del {agent}", await api(f"callcenter_config agent del {agent}"))
+
+
+_BIND_URL = re.compile(r"^BIND-URL\s+sip:[^@\s]*@\[?([^\]\s;]+?)\]?:([0-9]+)", re.MULTILINE)
+
+
+async def _live_address(api: Api, profile: str) -> tuple[str, str] | None:
+    """(sip-ip, sip-port) the running profile is bound to, or None when not told."""
+    match = _BIND_URL.search(await api(f"sofia status profile {profile}"))
+    return None if match is None else (match.group(1), match.group(2))
 
 
 def _address(profile: dict[str, str] | str | None) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from telephony.deploy.freeswitch import (
     PROFILE,
     QUEUES,
     FreeSwitchDeploy,
+    ScratchSwitch,
     _relocate,
     apply_live,
 )
@@ -342,6 +343,23 @@ def test_our_files_included_again_are_loaded_again(site: Site, conf: Path) -> No
     assert "callcenter_config queue load intake" in switch.commands
 
 
+def test_going_back_to_the_address_the_profile_runs_on_rescans(site: Site, conf: Path
+                                                                ) -> None:
+    deploy = FreeSwitchDeploy()
+    files.apply(conf, deploy.plan(site, conf))
+    data = site_data()
+    data["pbx"]["sip_port"] = 15070
+    moved = deploy.plan(make_site(data), conf)
+    back = Plan(tuple(FileChange(c.path, c.after, c.before or "") for c in moved.changes))
+
+    async def running_on_15060(command: str) -> str:
+        if command == "sofia status profile telephony":
+            return "BIND-URL         \tsip:mod_sofia@127.0.0.1:15060;transport=udp,tcp\n"
+        return "+OK"
+
+    asyncio.run(apply_live(back, running_on_15060))  # no DeployError: a rescan
+
+
 def test_a_refused_reload_is_a_deploy_error(site: Site, conf: Path) -> None:
     async def broken(command: str) -> str:
         return "-ERR [Error parsing XML]" if command == "reloadxml" else "+OK"
@@ -427,6 +445,17 @@ def test_the_reading_follows_preprocessor_comments_and_variables(conf: Path) -> 
     dialplan = read_tree(conf).section("dialplan")
     assert dialplan is not None
     assert [c.attrs["name"] for c in dialplan.iter("context")][-1] == "from-a-comment"
+
+
+def test_only_errors_of_the_log_count(tmp_path: Path) -> None:
+    switch = ScratchSwitch(tmp_path / "conf", tmp_path / "state", 1, "x")
+    switch.log_file.parent.mkdir(parents=True)
+    switch.log_file.write_text(
+        "2026-12-01 07:28:55 [INFO] switch_xml.c:1398 No files to include at x.xml\n"
+        "2026-12-01 07:28:56 [ERR] sofia.c:3389 Error Creating SIP UA for profile: x\n"
+        "2026-12-01 07:28:56 [ERR] mod_console.c:1 Error Opening Console\n")
+    assert switch.log_errors() == [
+        "2026-12-01 07:28:56 [ERR] sofia.c:3389 Error Creating SIP UA for profile: x"]
 
 
 def test_our_paths_are_inside_the_target(site: Site, conf: Path) -> None:
