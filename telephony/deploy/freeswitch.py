@@ -500,6 +500,20 @@ async def apply_live(plan: Plan, api: Api) -> None:
                               f"calls; run `sofia profile {profile} restart` at a quiet time")
         _ok(f"sofia profile {profile} rescan",
             await api(f"sofia profile {profile} rescan"))
+    # A module whose whole configuration is ours and new may not run at all: mod_callcenter
+    # and mod_voicemail refuse to load without one. Loading it now reads ours whole.
+    loaded: set[str] = set()
+    for path, module in ((CALLCENTER_CONF, "mod_callcenter"), (VOICEMAIL_CONF, "mod_voicemail")):
+        ours_new = any(c.path == path and c.before is None and c.after for c in plan.changes)
+        if ours_new and (await api(f"module_exists {module}")).strip() == "false":
+            _ok(f"load {module}", await api(f"load {module}"))
+            loaded.add(module)
+    if "mod_callcenter" not in loaded:
+        await _apply_callcenter(plan, api)
+
+
+async def _apply_callcenter(plan: Plan, api: Api) -> None:
+    """mod_callcenter's queues and agents, one by one, as the plan changes them."""
     queues_before, queues_after = _by_name(plan, "queue", QUEUES, CALLCENTER_CONF)
     for queue in sorted(queues_after.keys() - queues_before.keys()):
         _ok(f"queue load {queue}", await api(f"callcenter_config queue load {queue}"))

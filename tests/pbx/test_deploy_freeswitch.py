@@ -264,3 +264,33 @@ async def test_moving_our_profile_is_rolled_back_and_calls_still_work(
         call = await kit.call("1002", from_device="asa-soft", hold_seconds=1.0)
         await bjorn.wait_rang(10.0)
         await call.wait_answered(10.0)
+
+
+@pytest.fixture
+def theirs_without_callcenter(tmp_path: Path) -> Iterator[Theirs]:
+    """Their FreeSWITCH with no callcenter.conf at all (mod_callcenter then does not
+    load, though modules.conf asks for it)."""
+    ports = AdminPorts(sip=free_udp_port(), control=_free_tcp_port(), password=SECRET)
+    write_admin_conf(tmp_path / "conf", ports)
+    (tmp_path / "conf" / "autoload_configs" / "callcenter.conf.xml").unlink()
+    data: dict[str, Any] = yaml.safe_load(SITE_FILE.read_text(encoding="utf-8"))
+    data["pbx"].update(kind="freeswitch", control_port=ports.control, control_secret=SECRET,
+                       sip_port=free_udp_port())
+    switch = ScratchSwitch(tmp_path / "conf", tmp_path / "state", ports.control, SECRET)
+    asyncio.run(switch.start())
+    try:
+        yield Theirs(tmp_path / "conf", ports, data, switch)
+    finally:
+        switch.kill()
+
+
+async def test_without_their_callcenter_conf_ours_is_loaded_whole(
+        theirs_without_callcenter: Theirs) -> None:
+    bare = theirs_without_callcenter
+    assert (await bare.switch.api("module_exists mod_callcenter")).strip() == "false"
+    result = await run.deploy(bare.site(), bare.conf, dry_run=False)
+    assert result.reloaded
+    assert "telephony/callcenter.conf.xml" in {str(p) for p in result.written}
+    listing = await bare.switch.api("callcenter_config queue list")
+    assert {"intake", "rota", "line", "pension"} <= {
+        line.split("|", 1)[0] for line in listing.splitlines()}

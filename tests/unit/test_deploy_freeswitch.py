@@ -360,6 +360,20 @@ def test_going_back_to_the_address_the_profile_runs_on_rescans(site: Site, conf:
     asyncio.run(apply_live(back, running_on_15060))  # no DeployError: a rescan
 
 
+def test_mod_callcenter_not_running_is_loaded_with_our_whole_config(site: Site, conf: Path
+                                                                    ) -> None:
+    (conf / "autoload_configs" / "callcenter.conf.xml").unlink()
+    commands: list[str] = []
+
+    async def without_callcenter(command: str) -> str:
+        commands.append(command)
+        return "false" if command == "module_exists mod_callcenter" else "+OK"
+
+    asyncio.run(apply_live(FreeSwitchDeploy().plan(site, conf), without_callcenter))
+    assert "load mod_callcenter" in commands
+    assert not any(c.startswith("callcenter_config") for c in commands)
+
+
 def test_a_refused_reload_is_a_deploy_error(site: Site, conf: Path) -> None:
     async def broken(command: str) -> str:
         return "-ERR [Error parsing XML]" if command == "reloadxml" else "+OK"
