@@ -19,7 +19,7 @@ import yaml
 from pydantic import SecretStr
 
 from telephony.config import Site, parse_site
-from telephony.config.models import Device
+from telephony.config.models import Device, PbxKind
 from telephony.deploy import run
 from telephony.deploy.files import DeployError, FileChange, Plan
 from telephony.deploy.freeswitch import DIALPLAN, FreeSwitchDeploy, ScratchSwitch
@@ -36,15 +36,17 @@ from telephony.testing.freeswitch_admin import (
 from telephony.testing.phones import PhoneKit
 from telephony.testing.sipp import free_udp_port
 
-pytestmark = [pytest.mark.pbx]
+pytestmark = [pytest.mark.pbx, pytest.mark.pbx_kinds("freeswitch")]
 
 SITE_FILE = Path(__file__).parent / "site.yaml"
 SECRET = "their-esl-secret-9"
 
 
 @pytest.fixture(autouse=True)
-def clean_pbx() -> None:
-    """No session PBX here (conftest's clean_pbx would start one): theirs is ours."""
+def clean_pbx(pbx_kind: PbxKind) -> None:
+    """No session PBX here (conftest's clean_pbx would start one): theirs is ours. The
+    kind makes these FreeSWITCH tests, deselected in a run of the other kinds."""
+    assert pbx_kind is PbxKind.FREESWITCH
 
 
 def _free_tcp_port() -> int:
