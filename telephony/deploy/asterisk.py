@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Protocol
 
 from telephony.asterisk.render import render
 from telephony.config.models import Site
+from telephony.deploy import ports
 from telephony.deploy.asterisk_conf import Section, Tree, parse_text, parse_tree
 from telephony.deploy.files import STATE_DIR, DeployError, FileChange, Plan, read_text
 
@@ -443,17 +443,7 @@ class AmiConsole:
 
 def spare_port() -> int:
     """A loopback port free for both UDP and TCP just now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((HOST, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((HOST, port))
-                except OSError:
-                    continue
-                return port
-    raise DeployError("validate", "no spare loopback port for the scratch Asterisk")
+    return ports.spare_port("validate")
 
 
 # Modules that open ports the scratch PBX must not take from the live one, or act on

@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -50,6 +49,7 @@ from telephony.deploy.freeswitch_conf import (
     inventory,
     read_tree,
 )
+from telephony.deploy.ports import spare_port
 from telephony.freeswitch import names
 from telephony.freeswitch.render import render, sip_ip
 from telephony.freeswitch.runner.install import Installation
@@ -350,7 +350,7 @@ class FreeSwitchDeploy:
                 path = conf / change.path
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(change.after, encoding="utf-8")
-            control = _free_port(socket.SOCK_STREAM)
+            control = _free_port()
             try:
                 tree = read_tree(conf)
             except DeployError as exc:
@@ -618,24 +618,9 @@ async def check(tree: Tree, api: Api, where: str, folder: Path) -> None:
 
 # -- the scratch FreeSWITCH
 
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((_LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _free_sip_port() -> int:
-    """A port free for both UDP and TCP on loopback (mod_sofia binds both)."""
-    for _ in range(50):
-        port = _free_port(socket.SOCK_DGRAM)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((_LOOPBACK, port))
-            except OSError:
-                continue
-        return port
-    raise DeployError("scratch FreeSWITCH", "no free loopback port for SIP")
+def _free_port() -> int:
+    # Free for UDP and TCP alike: mod_sofia binds both for SIP.
+    return spare_port("scratch FreeSWITCH")
 
 
 Edits = dict[Path, list[tuple[int, str]]]
@@ -678,7 +663,7 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
         for gateways in profile.iter("gateways"):
             for gateway in gateways.iter("gateway"):
                 _set_param(gateway, "register", "false", edits, container=None)
-        port = str(_free_sip_port())
+        port = str(_free_port())
         for name, value in (("sip-port", port), ("sip-ip", _LOOPBACK), ("rtp-ip", _LOOPBACK),
                             ("ext-sip-ip", _LOOPBACK), ("ext-rtp-ip", _LOOPBACK)):
             if name in ("sip-port", "sip-ip", "rtp-ip") or profile.param_node(name):
@@ -686,7 +671,7 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
         # Their other listeners on the profile (TLS, WebSocket), only where they have them.
         for name in ("tls-sip-port", "ws-binding", "wss-binding"):
             if profile.param_node(name) is not None:
-                spare = str(_free_port(socket.SOCK_STREAM))
+                spare = str(_free_port())
                 _set_param(profile, name,
                            spare if name == "tls-sip-port" else f"{_LOOPBACK}:{spare}", edits)
     socket_conf = tree.configuration("event_socket.conf")

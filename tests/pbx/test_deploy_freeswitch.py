@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from telephony.config.models import Device, PbxKind
 from telephony.deploy import run
 from telephony.deploy.files import DeployError, FileChange, Plan
 from telephony.deploy.freeswitch import DIALPLAN, FreeSwitchDeploy, ScratchSwitch
+from telephony.deploy.ports import spare_port
 from telephony.testing.freeswitch_admin import (
     ADMIN_CALLER,
     ADMIN_CALLER_PASSWORD,
@@ -47,15 +49,6 @@ def clean_pbx(pbx_kind: PbxKind) -> None:
     """No session PBX here (conftest's clean_pbx would start one): theirs is ours. The
     kind makes these FreeSWITCH tests, deselected in a run of the other kinds."""
     assert pbx_kind is PbxKind.FREESWITCH
-
-
-def _free_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +87,18 @@ class Theirs:
 @pytest.fixture(scope="module")
 def theirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Theirs]:
     """Their FreeSWITCH, started on their own configuration (fails when it cannot)."""
-    root = tmp_path_factory.mktemp("their-freeswitch")
-    ports = AdminPorts(sip=free_udp_port(), control=_free_tcp_port(), password=SECRET)
+    with their_freeswitch(tmp_path_factory.mktemp("their-freeswitch")) as started:
+        yield started
+
+
+@contextmanager
+def their_freeswitch(root: Path, *, callcenter: bool = True) -> Iterator[Theirs]:
+    """Their configuration under `root` (without a callcenter.conf if so asked), and a
+    FreeSWITCH started on it, killed at the end."""
+    ports = AdminPorts(sip=free_udp_port(), control=spare_port("test"), password=SECRET)
     write_admin_conf(root / "conf", ports)
+    if not callcenter:
+        (root / "conf" / "autoload_configs" / "callcenter.conf.xml").unlink()
     data: dict[str, Any] = yaml.safe_load(SITE_FILE.read_text(encoding="utf-8"))
     data["pbx"].update(kind="freeswitch", control_port=ports.control, control_secret=SECRET,
                        sip_port=free_udp_port())
@@ -272,18 +274,8 @@ async def test_moving_our_profile_is_rolled_back_and_calls_still_work(
 def theirs_without_callcenter(tmp_path: Path) -> Iterator[Theirs]:
     """Their FreeSWITCH with no callcenter.conf at all (mod_callcenter then does not
     load, though modules.conf asks for it)."""
-    ports = AdminPorts(sip=free_udp_port(), control=_free_tcp_port(), password=SECRET)
-    write_admin_conf(tmp_path / "conf", ports)
-    (tmp_path / "conf" / "autoload_configs" / "callcenter.conf.xml").unlink()
-    data: dict[str, Any] = yaml.safe_load(SITE_FILE.read_text(encoding="utf-8"))
-    data["pbx"].update(kind="freeswitch", control_port=ports.control, control_secret=SECRET,
-                       sip_port=free_udp_port())
-    switch = ScratchSwitch(tmp_path / "conf", tmp_path / "state", ports.control, SECRET)
-    asyncio.run(switch.start())
-    try:
-        yield Theirs(tmp_path / "conf", ports, data, switch)
-    finally:
-        switch.kill()
+    with their_freeswitch(tmp_path, callcenter=False) as started:
+        yield started
 
 
 async def test_without_their_callcenter_conf_ours_is_loaded_whole(
