@@ -10,7 +10,7 @@ from telephony.deploy.files import Plan
 
 
 class DeployKind(Protocol):
-    """One PBX kind's part of `telephony deploy` (telephony.deploy.asterisk, .freeswitch)."""
+    """One PBX kind's part of `telephony deploy` (telephony.asterisk.deploy, telephony.freeswitch.deploy)."""
 
     name: str
 

@@ -74,11 +74,11 @@ class Result:
 def kind_for(pbx: str) -> DeployKind:
     """The deploy of a PBX kind (`asterisk`, `freeswitch`), imported only when asked for."""
     if pbx == "asterisk":
-        from telephony.deploy.asterisk import AsteriskDeploy
+        from telephony.asterisk.deploy import AsteriskDeploy
 
         return AsteriskDeploy()
     if pbx == "freeswitch":
-        from telephony.deploy.freeswitch import FreeSwitchDeploy
+        from telephony.freeswitch.deploy import FreeSwitchDeploy
 
         kind: DeployKind = FreeSwitchDeploy()
         return kind

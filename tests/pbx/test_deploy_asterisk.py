@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from telephony.asterisk.deploy import AsteriskDeploy, ScratchAsterisk, spare_port
 from telephony.asterisk.runner.baseconf import base_files
 from telephony.cli import main
 from telephony.config import Site, load_or_report
 from telephony.config.models import PbxKind
-from telephony.deploy.asterisk import AsteriskDeploy, ScratchAsterisk, spare_port
 from telephony.deploy.files import STATE_DIR, DeployError, FileChange, Plan
 from telephony.deploy.run import RolledBack, deploy, with_control
 from telephony.testing.phones import PhoneKit
@@ -434,7 +434,7 @@ def _basic_pbx() -> Path:
 def basic_pbx(pbx_kind: PbxKind, tmp_path: Path) -> Iterator[tuple[ScratchAsterisk, Site, int]]:
     """Asterisk's basic-pbx example running with an AMI user added, its transport and
     AMI moved to spare loopback ports (as the scratch copy does it)."""
-    from telephony.deploy.asterisk import Scratch
+    from telephony.asterisk.deploy import Scratch
 
     assert pbx_kind is PbxKind.ASTERISK
     example = tmp_path / "example"

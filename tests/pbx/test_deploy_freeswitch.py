@@ -23,8 +23,8 @@ from telephony.config import Site, parse_site
 from telephony.config.models import Device, PbxKind
 from telephony.deploy import run
 from telephony.deploy.files import DeployError, FileChange, Plan
-from telephony.deploy.freeswitch import DIALPLAN, FreeSwitchDeploy, ScratchSwitch
 from telephony.deploy.ports import spare_port
+from telephony.freeswitch.deploy import DIALPLAN, FreeSwitchDeploy, ScratchSwitch
 from telephony.testing.freeswitch_admin import (
     ADMIN_CALLER,
     ADMIN_CALLER_PASSWORD,

@@ -7,9 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from telephony.asterisk.render import render
-from telephony.config import Site, load_or_report
-from telephony.deploy.asterisk import (
+from telephony.asterisk.deploy import (
     Named,
     Names,
     Scratch,
@@ -25,7 +23,9 @@ from telephony.deploy.asterisk import (
     reload_modules,
     theirs,
 )
-from telephony.deploy.asterisk_conf import parse_text, parse_tree, strip_comments
+from telephony.asterisk.deploy_conf import parse_text, parse_tree, strip_comments
+from telephony.asterisk.render import render
+from telephony.config import Site, load_or_report
 from telephony.deploy.files import DeployError, FileChange, Plan, apply
 
 DEMO = Path(__file__).resolve().parents[2] / "telephony" / "examples" / "demo-site.yaml"
@@ -102,7 +102,7 @@ def test_includes_are_followed_relative_to_the_directory_with_globs(tmp_path: Pa
 
 def test_a_section_type_comes_from_its_template() -> None:
     sections = parse_text("[tpl](!)\ntype=endpoint\n[a](tpl)\ncontext=x\n", "f")
-    from telephony.deploy.asterisk_conf import Tree
+    from telephony.asterisk.deploy_conf import Tree
 
     tree = Tree(tuple(sections), (), ("f",))
     assert tree.resolved(sections[1], "type") == "endpoint"

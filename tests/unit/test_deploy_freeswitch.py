@@ -14,7 +14,7 @@ import yaml
 from telephony.config import Site, parse_site
 from telephony.deploy import files
 from telephony.deploy.files import DeployError, FileChange, Plan
-from telephony.deploy.freeswitch import (
+from telephony.freeswitch.deploy import (
     ACL_LIST,
     AGENTS,
     CALLCENTER_CONF,
@@ -27,7 +27,7 @@ from telephony.deploy.freeswitch import (
     _relocate,
     apply_live,
 )
-from telephony.deploy.freeswitch_conf import read_tree
+from telephony.freeswitch.deploy_conf import read_tree
 from telephony.testing.freeswitch_admin import (
     ADMIN_CONTEXT,
     ADMIN_PROFILE,

@@ -41,7 +41,9 @@ from pathlib import Path, PurePosixPath
 
 from telephony.config.models import Site, VoicemailStep
 from telephony.deploy.files import STATE_DIR, DeployError, FileChange, Plan, read_text
-from telephony.deploy.freeswitch_conf import (
+from telephony.deploy.ports import spare_port
+from telephony.freeswitch import names
+from telephony.freeswitch.deploy_conf import (
     Inventory,
     Named,
     Node,
@@ -49,8 +51,6 @@ from telephony.deploy.freeswitch_conf import (
     inventory,
     read_tree,
 )
-from telephony.deploy.ports import spare_port
-from telephony.freeswitch import names
 from telephony.freeswitch.render import render, sip_ip
 from telephony.freeswitch.runner.install import Installation
 from telephony.pbx.errors import PbxError

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from telephony.asterisk.deploy_conf import Section, Tree, parse_text, parse_tree
 from telephony.asterisk.render import render
 from telephony.config.models import Site
 from telephony.deploy import ports
-from telephony.deploy.asterisk_conf import Section, Tree, parse_text, parse_tree
 from telephony.deploy.files import STATE_DIR, DeployError, FileChange, Plan, read_text
 
 SUBDIR = "telephony"
