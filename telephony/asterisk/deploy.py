@@ -441,9 +441,9 @@ class AmiConsole:
 # -- the scratch PBX
 
 
-def spare_port() -> int:
-    """A loopback port free for both UDP and TCP just now."""
-    return ports.spare_port("validate")
+def spare_port(taken: set[int] | None = None) -> int:
+    """A loopback port free for both UDP and TCP just now, not one in `taken`."""
+    return ports.spare_port("validate", taken)
 
 
 # Modules that open ports the scratch PBX must not take from the live one, or act on
@@ -472,7 +472,7 @@ class Scratch:
 
     def port_for(self, key: tuple[str, str]) -> int:
         if key not in self._ports:
-            self._ports[key] = spare_port()
+            self._ports[key] = spare_port(set(self._ports.values()))
         return self._ports[key]
 
     def fill(self, target: Path) -> None:

@@ -350,7 +350,7 @@ class FreeSwitchDeploy:
                 path = conf / change.path
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(change.after, encoding="utf-8")
-            control = _free_port()
+            control = _free_port(set())
             try:
                 tree = read_tree(conf)
             except DeployError as exc:
@@ -618,9 +618,10 @@ async def check(tree: Tree, api: Api, where: str, folder: Path) -> None:
 
 # -- the scratch FreeSWITCH
 
-def _free_port() -> int:
-    # Free for UDP and TCP alike: mod_sofia binds both for SIP.
-    return spare_port("scratch FreeSWITCH")
+def _free_port(taken: set[int]) -> int:
+    # Free for UDP and TCP alike (mod_sofia binds both for SIP), and not one already
+    # chosen for another listener of the same copy.
+    return spare_port("scratch FreeSWITCH", taken)
 
 
 Edits = dict[Path, list[tuple[int, str]]]
@@ -656,6 +657,7 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
     no gateway registering, and modules the scratch build lacks or that open ports of
     their own left out."""
     _drop_modules(conf, module_dir)
+    taken = {control}
     edits: Edits = {}
     sofia = tree.configuration("sofia.conf")
     profiles = sofia.find("profiles") if sofia is not None else None
@@ -663,7 +665,7 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
         for gateways in profile.iter("gateways"):
             for gateway in gateways.iter("gateway"):
                 _set_param(gateway, "register", "false", edits, container=None)
-        port = str(_free_port())
+        port = str(_free_port(taken))
         for name, value in (("sip-port", port), ("sip-ip", _LOOPBACK), ("rtp-ip", _LOOPBACK),
                             ("ext-sip-ip", _LOOPBACK), ("ext-rtp-ip", _LOOPBACK)):
             if name in ("sip-port", "sip-ip", "rtp-ip") or profile.param_node(name):
@@ -671,7 +673,7 @@ def _relocate(conf: Path, tree: Tree, control: int, module_dir: Path | None = No
         # Their other listeners on the profile (TLS, WebSocket), only where they have them.
         for name in ("tls-sip-port", "ws-binding", "wss-binding"):
             if profile.param_node(name) is not None:
-                spare = str(_free_port())
+                spare = str(_free_port(taken))
                 _set_param(profile, name,
                            spare if name == "tls-sip-port" else f"{_LOOPBACK}:{spare}", edits)
     socket_conf = tree.configuration("event_socket.conf")

@@ -213,6 +213,12 @@ class Phone:
     async def hangup(self, call: IncomingCall | None = None, timeout: float = 5.0) -> None:
         """Hang up an answered call now (BYE from the phone), and wait for it to be sent."""
         target = call or await self._latest_call(timeout)
+        # Only once the PBX's ACK is in: before it the scenario waits for the ACK, and
+        # SIPp takes the MESSAGE for an unexpected request and drops the call silently.
+        await self._wait_call(
+            target, timeout, "ACK to its answer",
+            lambda m: m.direction is Direction.RECEIVED and m.method == "ACK",
+        )
         send_control(self.port, target.call_id, "hangup")
         await self._wait_call(
             target, timeout, "hang up (BYE sent)",

@@ -198,7 +198,8 @@ def admin_pbx(pbx_kind: PbxKind, tmp_path: Path) -> Iterator[AdminPbx]:
     """A fresh administrator's Asterisk for one test (about a second to start); it must
     start: a failure to start fails the test."""
     assert pbx_kind is PbxKind.ASTERISK
-    sip, ami = spare_port(), spare_port()
+    taken: set[int] = set()
+    sip, ami = spare_port(taken), spare_port(taken)
     asterisk = ScratchAsterisk()
     try:
         for name, text in admin_files(sip, ami).items():

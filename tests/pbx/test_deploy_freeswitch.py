@@ -36,7 +36,6 @@ from telephony.testing.freeswitch_admin import (
     write_admin_conf,
 )
 from telephony.testing.phones import PhoneKit
-from telephony.testing.sipp import free_udp_port
 
 pytestmark = [pytest.mark.pbx, pytest.mark.pbx_kinds("freeswitch")]
 
@@ -95,13 +94,15 @@ def theirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Theirs]:
 def their_freeswitch(root: Path, *, callcenter: bool = True) -> Iterator[Theirs]:
     """Their configuration under `root` (without a callcenter.conf if so asked), and a
     FreeSWITCH started on it, killed at the end."""
-    ports = AdminPorts(sip=free_udp_port(), control=spare_port("test"), password=SECRET)
+    taken: set[int] = set()
+    ports = AdminPorts(sip=spare_port("test", taken), control=spare_port("test", taken),
+                       password=SECRET)
     write_admin_conf(root / "conf", ports)
     if not callcenter:
         (root / "conf" / "autoload_configs" / "callcenter.conf.xml").unlink()
     data: dict[str, Any] = yaml.safe_load(SITE_FILE.read_text(encoding="utf-8"))
     data["pbx"].update(kind="freeswitch", control_port=ports.control, control_secret=SECRET,
-                       sip_port=free_udp_port())
+                       sip_port=spare_port("test", taken))
     switch = ScratchSwitch(root / "conf", root / "state", ports.control, SECRET)
     asyncio.run(switch.start())
     try:
@@ -259,7 +260,7 @@ async def test_validation_refuses_a_broken_plan_before_the_target_is_touched(
 async def test_moving_our_profile_is_rolled_back_and_calls_still_work(
         deployed: Theirs, tmp_path: Path) -> None:
     site = deployed.site()
-    moved = deployed.site({"pbx.sip_port": free_udp_port()})
+    moved = deployed.site({"pbx.sip_port": spare_port("test")})
     with pytest.raises(run.RolledBack, match="restart") as caught:
         await run.deploy(moved, deployed.conf, dry_run=False)
     assert caught.value.restored_live
